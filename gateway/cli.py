@@ -1,5 +1,5 @@
-"""The `ordex` command.  Each subcommand lives in its own module and is imported only when used,
-so `ordex --help` stays fast and a broken optional component cannot break the others."""
+"""The `ordex` command.  Each subcommand lives in its own module, imported only when that
+subcommand runs, so `ordex --help` stays fast and one broken component cannot break the others."""
 from __future__ import annotations
 
 import argparse
@@ -12,23 +12,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ordex", description="ordex matching engine and OMS core")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_module", None):
-        parser.print_help()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top = argparse.ArgumentParser(prog="ordex", description="ordex matching engine and OMS core")
+    top.add_argument("command", nargs="?", choices=sorted(COMMANDS), metavar="COMMAND",
+                     help="; ".join(f"{n}: {h}" for n, (_, h) in COMMANDS.items()))
+    top.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    ns = top.parse_args(argv[:1])
+    if ns.command is None:
+        top.print_help()
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    module_name, help_text = COMMANDS[ns.command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"ordex {ns.command}", description=help_text)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv[1:])) or 0)
 
 
 if __name__ == "__main__":

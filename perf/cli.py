@@ -1,5 +1,5 @@
-"""`ordex perf NAME [--json FILE]`: one benchmark per component, each in perf/<name>.py with
-`add_arguments(parser)` and `run(args) -> Report`."""
+"""`ordex perf NAME [--json FILE] [options]`: one benchmark per component, each a module
+perf/<name>.py with `add_arguments(parser)` and `run(args) -> Report`, imported only when run."""
 from __future__ import annotations
 
 import argparse
@@ -7,25 +7,28 @@ import importlib
 
 from ordex.perf.report import Report
 
-# name -> module; each module documents its workload.
-BENCHMARKS: dict[str, str] = {
-    "book": "ordex.perf.book",
+# name -> (module, what it measures)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "book": ("ordex.perf.book", "order book: exchange-core mix and insert-heavy, per-call and batch"),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)
-    for name, module in BENCHMARKS.items():
-        mod = importlib.import_module(module)
-        p = sub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0])
-        p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-        mod.add_arguments(p)
-        p.set_defaults(_bench=module)
+    parser.add_argument("benchmark", choices=sorted(BENCHMARKS), metavar="NAME",
+                        help="; ".join(f"{n}: {h}" for n, (_, h) in BENCHMARKS.items()))
+    parser.add_argument("options", nargs=argparse.REMAINDER,
+                        help="options of that benchmark (ordex perf NAME --help)")
 
 
 def run(args: argparse.Namespace) -> int:
-    report: Report = importlib.import_module(args._bench).run(args)
+    module_name, help_text = BENCHMARKS[args.benchmark]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"ordex perf {args.benchmark}", description=help_text)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    module.add_arguments(parser)
+    bench_args = parser.parse_args(args.options)
+    report: Report = module.run(bench_args)
     print(report.table())
-    if args.json:
-        report.write_json(args.json)
+    if bench_args.json:
+        report.write_json(bench_args.json)
     return 0
