@@ -9,9 +9,11 @@ Units
     iceberg display sizes must be multiples of it), both in increments.  Sides are BUY=1, SELL=2.
 
 Results and events
-    Every operation returns a `Result`.  A non-OK result appends exactly one REJECTED event
-    (order_id, instrument and side as given where known, price and qty from the command, leaves 0,
-    reason = the Result) and leaves the book unchanged.  Checks run in this order and the first
+    Every operation returns a `Result`.  A non-OK result appends exactly one REJECTED event and
+    leaves the book unchanged.  Its fields: order_id as given, leaves 0, reason = the Result;
+    new orders: instrument, side, price (market: protection) and qty exactly as given;
+    cancel/reduce/replace: instrument and side of the order if it exists (else 0), price = new
+    price for replace (else 0), qty = new qty for reduce/replace (else 0).  Checks run in this order and the first
     failure wins:
       new orders:  op, instrument, side, tif, stp, price, qty, display, duplicate id,
                    post-only cross, pool exhausted (only for GTC limit orders, which could rest)
@@ -28,11 +30,14 @@ New orders: limit(...) and market(...)
     * A market order never rests: tif GTC is treated as IOC; FOK is honoured.
     * Post-only (limit only): rejected with POST_ONLY_WOULD_TAKE if its price would cross the best
       opposite price (buy >= best ask, sell <= best bid), whatever the owner.
-    * FOK: before anything happens, walk the opposite side in priority order over acceptable prices,
-      summing each maker's total remaining (displayed + hidden).  A maker with the same owner
-      (owner != 0 and stp != STP_NONE) ends the walk unless stp is CANCEL_RESTING, in which case it
-      is skipped (it would be cancelled, not traded).  If the sum < qty: one CANCELLED event
-      (price = order price (0 for market), qty = qty, reason FOK_UNFILLABLE) and nothing else.
+    * FOK: before anything happens, count what matching would fill, walking the opposite side's
+      acceptable levels from the best.  A "blocker" is a maker with the same owner (owner != 0 and
+      the incoming stp is neither STP_NONE nor CANCEL_RESTING; under CANCEL_RESTING a same-owner
+      maker counts 0 and is skipped).  At a level without a blocker every maker counts its total
+      remaining (displayed + hidden); at a level with one, the makers ahead of the first blocker
+      count only their displayed quantity (a replenished iceberg would queue behind the blocker),
+      and the walk stops there.  If the count < qty: one CANCELLED event (price = limit, 0 for
+      market; qty = qty; leaves 0; reason FOK_UNFILLABLE) and nothing else happens.
     * Matching: while quantity remains and the best opposite level is acceptable (buy: level price
       <= limit / protection; sell: >=; a market order without protection accepts any), take the
       level's head order.
