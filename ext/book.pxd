@@ -65,8 +65,7 @@ cpdef enum Result:
     POST_ONLY_WOULD_TAKE = 13
 
 
-# Command.flags
-cdef enum:
+cpdef enum CommandFlag:     # bits of Command.flags
     FLAG_POST_ONLY = 1
 
 
@@ -154,16 +153,34 @@ cdef class OrderBook:
     cdef int32_t max_orders
     cdef int32_t max_instruments
     cdef int64_t index_mask
+    cdef int index_shift            # 64 - log2(index capacity)
     cdef int32_t free_order
     cdef int32_t free_level
     cdef int32_t live_orders
     cdef int64_t n_events
     cdef int64_t events_cap
 
-    cdef int apply(self, Command* c) except -1
+    cdef inline int64_t home(self, int64_t key) noexcept
+    cdef int32_t find(self, int64_t order_id) noexcept
+    cdef void index_put(self, int64_t order_id, int32_t slot) noexcept
+    cdef void index_del(self, int64_t order_id) noexcept
+    cdef inline Event* emit(self) except NULL
+    cdef inline int put(self, uint8_t kind, int64_t order_id, int64_t other_id, int64_t price, int64_t qty, int64_t leaves, int64_t other_leaves, int32_t instrument, uint8_t side, uint8_t reason) except -1
+    cdef inline int reject(self, int result, int64_t order_id, int32_t instrument, uint8_t side, int64_t price, int64_t qty) except -1
+    cdef int32_t level_for(self, Instrument* ins, int s, int64_t price) except -1
+    cdef void drop_level(self, Instrument* ins, int s, int32_t li) noexcept
+    cdef inline void link_tail(self, int32_t li, int32_t oi) noexcept
+    cdef inline void unlink(self, int32_t oi) noexcept
+    cdef inline void free_slot(self, int32_t oi) noexcept
+    cdef inline void remove_resting(self, Instrument* ins, int32_t oi) noexcept
+    cdef inline void shrink(self, int32_t oi, int64_t by) noexcept
+    cdef bint fok_fillable(self, Instrument* ins, int s, int64_t limit, int64_t qty, int64_t owner, uint8_t stp) noexcept
+    cdef int64_t match(self, Instrument* ins, int32_t instrument, int64_t taker_id, uint8_t side, int64_t limit, int64_t event_price, int64_t qty, int64_t owner, uint8_t stp, bint* killed) except -1
+    cdef int rest(self, Instrument* ins, int32_t instrument, int32_t oi) except -1
+    cdef inline void set_quantity(self, Order* o, int64_t total) noexcept
     cdef int new_order(self, Command* c) except -1
     cdef int cancel_c(self, int64_t order_id) except -1
     cdef int reduce_c(self, int64_t order_id, int64_t new_qty) except -1
     cdef int replace_c(self, int64_t order_id, int64_t new_price, int64_t new_qty) except -1
-    cdef inline Event* emit(self) except NULL
-    cdef int32_t find(self, int64_t order_id) noexcept
+    cdef int apply(self, Command* c) except -1
+    cdef Instrument* checked_instrument(self, int32_t instrument) except NULL
