@@ -116,6 +116,9 @@ class OrderBook:
     def replace(self, order_id: int, new_price: int, new_qty: int) -> int: ...
     def execute(self, commands: np.ndarray) -> int:
         """Apply COMMAND_DTYPE rows; returns the number of events appended."""
+    def execute_timed(self, commands: np.ndarray, latency_ns: np.ndarray,
+                      clear_events: bool = True) -> int:
+        """execute(), recording each command's latency in ns (CLOCK_MONOTONIC) into latency_ns."""
     def take_events(self) -> list[tuple[int, ...]]:
         """The accumulated events as tuples (EVENT_DTYPE field order), then clear them."""
     def events_array(self) -> np.ndarray:
