@@ -1,0 +1,171 @@
+"""The compiled engine: risk -> lifecycle -> book -> accounts, one command at a time.
+
+This docstring is the contract.  `ordex.core.refengine.ReferenceEngine` implements it in plain
+Python; the tests run both on the same command streams and require identical events and states.
+Definitions it relies on: core/commands.py (COMMAND_DTYPE and enums), core/events.py (EVENT_DTYPE,
+EventKind), core/lifecycle.py (the one transition table), core/reasons.py (Reason), core/refdata.py
+(units; ReferenceData), ext/book.pyi (the book's matching contract, used unchanged).
+
+Determinism: applying a command reads nothing but the engine state and the command (its seq and
+ts_ns included).  Orders get ids 1, 2, 3 ... in the order their NEW_ORDER commands pass the
+duplicate-ClOrdID check; exec_id is a counter over all events, starting at 1.
+
+Identity
+    (session, clordid) is unique forever: a NEW_ORDER, CANCEL or REPLACE whose clordid the session
+    used before is answered with DUPLICATE_CLORDID and changes nothing (NEW_ORDER: a REJECTED
+    event with order_id 0; CANCEL/REPLACE: CANCEL_REJECTED).  Every other NEW_ORDER gets an order
+    id, even if it is then rejected, and its clordid is recorded.  A CANCEL/REPLACE that gets past
+    the duplicate check records its clordid too, whatever its outcome; after a successful REPLACE
+    the order's current clordid is the new one (both old and new keep resolving to it).
+    CANCEL/REPLACE/STATUS_REQUEST find the order by order_id if non-zero, else by (session,
+    orig_clordid).  Found by order_id, it must belong to an account the session may trade (admin
+    session -1 may touch anything), else UNKNOWN_ORDER.  A clordid that resolves to an order that
+    is no longer live (filled, cancelled, expired, rejected) gives ORDER_DONE; no match at all gives
+    UNKNOWN_ORDER.  A rejected CANCEL/REPLACE emits CANCEL_REJECTED (order_id of the target if
+    found else 0, clordid and orig_clordid from the command, reason).
+
+Units
+    price/stop_price in price increments; qty/display in quantity increments; cash and fees in the
+    instrument currency's cash increments; notional(p, q) = p * q * mult // div (floor) with the
+    instrument's (notional_mult, notional_div); hold values use the ceiling instead.
+
+NEW_ORDER checks, in this order (first failure wins; a REJECTED event, state REJECTED):
+     1 session unknown -> ACCOUNT_NOT_PERMITTED;  2 clordid duplicate (see above);
+     3 session kill switch -> SESSION_KILL_SWITCH;  4 throttle -> THROTTLED (see Throttle);
+     5 account unknown -> UNKNOWN_ACCOUNT; session may not trade it -> ACCOUNT_NOT_PERMITTED;
+       account kill switch -> ACCOUNT_KILL_SWITCH;
+     6 instrument unknown -> UNKNOWN_INSTRUMENT; account not permitted on it -> ACCOUNT_NOT_PERMITTED;
+       status halted -> INSTRUMENT_HALTED; closed -> INSTRUMENT_CLOSED;
+     7 side not BUY/SELL -> INVALID_SIDE; ord_type unknown -> INVALID_ORDER_TYPE; tif unknown ->
+       INVALID_TIF; MARKET or STOP with tif GTD -> INVALID_TIF; GTD with expire_ts_ns <= ts_ns ->
+       INVALID_EXPIRY; stp > 4 -> INVALID_ORDER_TYPE;
+     8 price: LIMIT/STOP_LIMIT need price > 0 (INVALID_PRICE) on the tick (PRICE_OFF_TICK); MARKET
+       and STOP need price == 0 (INVALID_PRICE); STOP/STOP_LIMIT need stop_price > 0 on the tick
+       (INVALID_STOP_PRICE), others stop_price == 0 (INVALID_STOP_PRICE);
+     9 qty <= 0 -> INVALID_QTY; off the lot -> QTY_OFF_LOT; < min_qty -> QTY_BELOW_MIN;
+       > max_qty (if set) -> QTY_ABOVE_MAX; display < 0, off the lot, or > qty -> INVALID_DISPLAY;
+    10 links: OCO/OTO flag with link not a live order of the same account -> UNKNOWN_ORDER;
+       both OCO and OTO -> INVALID_ORDER_TYPE;
+    11 reference and collar (ref = the later by ts of last trade and external reference; equal ts:
+       the last trade):  LIMIT / STOP_LIMIT with band_bps > 0 and a reference: reject
+       PRICE_OUTSIDE_COLLAR if |price - ref| * 10000 > band_bps * ref.  MARKET needs a reference
+       with ts_ns - ref_ts <= ref_max_age_ns, else NO_FRESH_REFERENCE; its protection price is
+       buy: floor_to_tick(ref * (10000 + band_bps) // 10000), sell: ceil_to_tick(ref * (10000 -
+       band_bps) / 10000) (at least one tick).  STOP needs no reference at entry;
+    12 hold price: LIMIT/STOP_LIMIT: price; MARKET: the protection price; STOP: floor_to_tick(
+       stop_price * (10000 + band_bps) // 10000) for buys, stop_price for sells;
+       notional = hold_price * qty * mult // div; max_notional set and notional > it ->
+       NOTIONAL_ABOVE_MAX;
+    13 position limit (account max_position converted to this instrument's increments, floor; 0 =
+       none): buy: position + open_buy + qty > limit, sell: position - open_sell - qty < -limit ->
+       POSITION_LIMIT (open_buy/open_sell = leaves of the account's live orders on the instrument,
+       pending ones included);
+    14 buying power: buy: hold = ceil(hold_price * qty * mult / div) + ceil(that * max(maker_bps,
+       taker_bps) / 10000); available cash (instrument currency) < hold -> INSUFFICIENT_BUYING_POWER.
+       Sell: unless the account may short, position - held_qty < qty -> INSUFFICIENT_POSITION.
+    Passing all: the hold is taken (cash available -> held; or position qty -> held_qty for sells
+    of non-shorting accounts) and the order is accepted:
+      - STOP/STOP_LIMIT, and OTO children: PENDING_TRIGGER event (state PENDING_TRIGGER); nothing
+        enters the book.
+      - otherwise NEW event (state NEW), then it goes to the book (tif DAY/GTC/GTD -> book GTC,
+        IOC -> IOC, FOK -> FOK; MARKET -> book market with the protection price; owner = account
+        id + 1, stp from the command; post-only flag; display).  A book reject (POST_ONLY_WOULD_TAKE,
+        POOL_EXHAUSTED -> BOOK_FULL) is turned into REJECTED (state REJECTED, hold released)
+        instead of NEW -- so the NEW event is emitted after the book accepted the order; book
+        events then map as below, in book order.
+
+Book events -> engine events (fills update accounts as they happen):
+    FILL: a TRADE event for the taker, then one for the maker: last_px = fill price, last_qty,
+      leaves, cum_qty, avg_px = floor(sum(px*q) / cum_qty), fee, liquidity TAKER/MAKER,
+      other_order_id = the contra order.  State PARTIALLY_FILLED or FILLED.
+    CANCELLED: CANCELLED event; reason IOC_REMAINDER -> IOC_REMAINDER, FOK_UNFILLABLE ->
+      FOK_UNFILLABLE, SELF_TRADE -> SELF_TRADE.  REDUCED (self-trade decrement) -> RESTATED,
+      reason SELF_TRADE.  RESTED / REPLENISHED / REPLACED -> nothing of their own.
+
+Accounts (per fill of q at price p, notional n = notional(p, q)):
+    fee = n * bps // 10000 (maker_bps for the maker, taker_bps for the taker), added to the engine's
+    collected fees for that currency.
+    buyer: hold recomputed for the new leaves at the order's hold price (as in 14) and the
+    difference released to available; then available -= n + fee.  seller: held_qty -= q (if it
+    held); available += n - fee.  Position: buyer +q, seller -q; realized P&L and cost basis per
+    (account, instrument): cost basis is the signed cost of the open position; a fill that reduces
+    the position by r takes cost basis * r // |position| out of the basis (floor toward zero) and
+    realizes (for a long reduced by a sale) n_r - removed, (for a short reduced by a buy)
+    removed - n_r, where n_r = notional(p, r); the rest of the fill opens at notional(p, rest).
+    Any order that ends (filled, cancelled, expired, rejected after a hold) releases what it still
+    holds.
+
+CANCEL: CANCELLED event (reason USER_CANCEL), hold released; works on live and pending orders.
+REPLACE: target must be live; new qty must exceed cum_qty (QTY_NOT_ABOVE_FILLED); price /
+    stop_price / qty validated as in 8-9 for the order's type; collar (11), notional (12), position
+    limit (13, against the change) and buying power (14, for the increase of the hold) apply;
+    any failure: CANCEL_REJECTED, order unchanged.  Success: REPLACED event (new clordid, new terms,
+    leaves = qty - cum_qty), hold adjusted; a live order goes through book.replace (same price and
+    smaller leaves keeps priority), whose fills follow.  Pending orders just take the new terms.
+MASS_CANCEL: live and pending orders in scope (SESSION: entered by that session; ACCOUNT; INSTRUMENT;
+    ALL; with instrument >= 0 also restricting the SESSION/ACCOUNT scopes), restricted to what the
+    session may trade (admin: all), cancelled in order-id order with reason MASS_CANCEL; then one
+    MASS_CANCEL_DONE event with qty = the number cancelled.
+SET_STATUS: 0 open / 1 halted / 2 closed.  Closing expires every DAY order of the instrument, live
+    or pending, in order-id order (EXPIRED, reason SESSION_CLOSE).
+REFERENCE_PRICE: stores (price, ts_ns) as the instrument's external reference.
+KILL_SWITCH: scope ACCOUNT or SESSION, flag ON sets it and cancels that account's / session's
+    orders (reason KILL_SWITCH_CANCEL, order-id order); without ON it clears.
+TIMER: GTD orders with expire_ts_ns <= ts_ns expire (EXPIRED, GTD_EXPIRED), by (expire_ts_ns, id).
+STATUS_REQUEST: an ORDER_STATUS event for the order (or CANCEL_REJECTED UNKNOWN_ORDER/ORDER_DONE).
+
+Stops: after every command, while some pending stop's trigger condition holds against its
+    instrument's last trade price (buy: last >= stop_price; sell: last <= stop_price), the one
+    with the lowest order id is triggered: TRIGGERED event (state NEW), then it enters the book as
+    above (STOP: a market order with protection = the collar around the last trade price, no
+    staleness check; STOP_LIMIT: a limit order); its fills may trigger more.
+OCO: a fill of either leg, or its ending for any other reason, cancels the other (reason
+    OCO_SIBLING) right after the event that caused it.  OTO: the child is released (TRIGGERED, then
+    enters the book) when its parent is FILLED; if the parent ends otherwise, the child is cancelled
+    (OTO_PARENT_ENDED).
+Throttle: per session with max_orders_per_sec r > 0: a token bucket of capacity r tokens, refilled
+    continuously from ts_ns (tokens_ns = min(r * 1e9, tokens_ns + (ts_ns - last_ts_ns) * r), full
+    at start); each NEW_ORDER and REPLACE past step 2 takes 1e9 token-ns or is THROTTLED.
+
+Every event carries: seq, ts_ns of the command; exec_id; order fields (order_id, session, account,
+instrument, side, ord_type, tif, price, stop_price, qty = order qty, leaves, cum_qty, avg_px) as
+they are after the event; state; reason (0 unless stated); clordid = the order's current clordid
+(for CANCEL_REJECTED / REJECTED: the command's).  Orders leave the order table when they end.
+"""
+from typing import Any
+
+import numpy as np
+
+from ordex.core.refdata import ReferenceData
+
+class Engine:
+    def __init__(self, refdata: ReferenceData, max_orders: int = 1 << 20) -> None: ...
+    def apply(self, commands: np.ndarray) -> int:
+        """Apply COMMAND_DTYPE rows in order; returns the number of events appended."""
+    def take_events(self) -> list[tuple]:
+        """Accumulated EVENT_DTYPE rows as tuples, then clear them (book events too)."""
+    def events_array(self) -> np.ndarray: ...
+    def clear_events(self) -> None: ...
+    def order(self, order_id: int) -> dict[str, Any] | None: ...
+    def account(self, account_id: int) -> dict[str, Any]:
+        """cash {currency: (available, held)}, positions {instrument: (qty, held_qty, cost,
+        realized)}, kill switch."""
+    def state(self) -> tuple:
+        """Canonical state, equal between implementations:
+        (next_order_id, next_exec_id,
+         orders: tuple of (order_id, session, account, instrument, side, ord_type, tif, price,
+                 stop_price, qty, cum_qty, leaves, state, hold_cash, hold_qty, expire_ts_ns,
+                 clordid bytes) for live/pending orders sorted by id,
+         books: tuple per instrument id of (bid depth, ask depth), each a tuple of (price, qty,
+                count) from the best, full depth,
+         accounts: tuple per account id of (tuple of (currency, available, held) sorted by code,
+                tuple of (instrument, qty, held_qty, cost, realized) sorted by instrument for
+                entries with any non-zero value, kill_switch bool),
+         fees: tuple of (currency, amount) sorted, non-zero only,
+         instruments: tuple per id of (status, last_px, last_ts, ref_px, ref_ts),
+         sessions: tuple per id of (kill_switch bool, tokens_ns, last_ts_ns))"""
+    def state_hash(self) -> str:
+        """blake2b-128 hex of repr(state())."""
+    def check_invariants(self) -> None:
+        """Cash + holds + fees conserved per currency; positions sum per instrument conserved;
+        holds equal what live orders need; the book validates."""
