@@ -2,6 +2,8 @@
 # reference book (ordex.core.refbook) implements the same contract and the tests compare the two.
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
+from ordex.ext.idmap cimport IdMap
+
 
 cpdef enum Side:
     BUY = 1
@@ -147,23 +149,17 @@ cdef class OrderBook:
     cdef Order* orders
     cdef Level* levels
     cdef Instrument* instruments
-    cdef int64_t* index_keys        # open addressing, linear probing, backward-shift deletion
-    cdef int32_t* index_vals
+    cdef IdMap index                # order id -> order pool slot
     cdef Event* events
     cdef int32_t max_orders
     cdef int32_t max_instruments
-    cdef int64_t index_mask
-    cdef int index_shift            # 64 - log2(index capacity)
     cdef int32_t free_order
     cdef int32_t free_level
     cdef int32_t live_orders
     cdef int64_t n_events
     cdef int64_t events_cap
 
-    cdef inline int64_t home(self, int64_t key) noexcept
-    cdef int32_t find(self, int64_t order_id) noexcept
-    cdef void index_put(self, int64_t order_id, int32_t slot) noexcept
-    cdef void index_del(self, int64_t order_id) noexcept
+    cdef inline int32_t find(self, int64_t order_id) noexcept
     cdef inline Event* emit(self) except NULL
     cdef inline int put(self, uint8_t kind, int64_t order_id, int64_t other_id, int64_t price, int64_t qty, int64_t leaves, int64_t other_leaves, int32_t instrument, uint8_t side, uint8_t reason) except -1
     cdef inline int reject(self, int result, int64_t order_id, int32_t instrument, uint8_t side, int64_t price, int64_t qty) except -1

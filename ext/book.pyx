@@ -15,6 +15,8 @@ import numpy as np
 
 cimport numpy as cnp
 
+from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
+
 cnp.import_array()
 
 # Field order and types mirror the Command / Event structs; align=True reproduces C's padding.
@@ -33,10 +35,7 @@ if COMMAND_DTYPE.itemsize != sizeof(Command) or EVENT_DTYPE.itemsize != sizeof(E
 
 
 cdef enum:
-    NONE = -1           # "no order / no level" in index links
-
-# Fibonacci hashing: multiply, keep the top bits (sequential engine ids spread evenly).
-cdef uint64_t HASH_MULT = 0x9E3779B97F4A7C15ULL
+    NONE = -1           # "no order / no level" in pool links
 
 
 class BookCorrupted(AssertionError):
@@ -76,30 +75,21 @@ cdef inline int32_t lower_bound(SideLadder* lad, int64_t key) noexcept:
 cdef class OrderBook:
 
     def __cinit__(self, int32_t max_orders=1 << 20, int32_t max_instruments=1024):
-        cdef int64_t cap = 1
         cdef int32_t i
         if max_orders <= 0 or max_instruments <= 0:
             raise ValueError("max_orders and max_instruments must be positive")
-        while cap < 2 * <int64_t>max_orders:
-            cap <<= 1
         self.max_orders = max_orders
         self.max_instruments = max_instruments
-        self.index_mask = cap - 1
-        self.index_shift = 64
-        while (<int64_t>1 << (64 - self.index_shift)) < cap:
-            self.index_shift -= 1
+        idmap_init(&self.index, max_orders)
         self.orders = <Order*>PyMem_Malloc(max_orders * sizeof(Order))
         self.levels = <Level*>PyMem_Malloc(max_orders * sizeof(Level))
         self.instruments = <Instrument*>PyMem_Malloc(max_instruments * sizeof(Instrument))
-        self.index_keys = <int64_t*>PyMem_Malloc(cap * sizeof(int64_t))
-        self.index_vals = <int32_t*>PyMem_Malloc(cap * sizeof(int32_t))
         self.events_cap = 1024
         self.events = <Event*>PyMem_Malloc(self.events_cap * sizeof(Event))
         if (self.orders == NULL or self.levels == NULL or self.instruments == NULL
-                or self.index_keys == NULL or self.index_vals == NULL or self.events == NULL):
+                or self.events == NULL):
             raise MemoryError()
         memset(self.instruments, 0, max_instruments * sizeof(Instrument))
-        memset(self.index_vals, 0xFF, cap * sizeof(int32_t))     # all slots empty (-1)
         for i in range(max_orders):
             self.orders[i].next = i + 1
             self.levels[i].next_free = i + 1
@@ -121,8 +111,7 @@ cdef class OrderBook:
         PyMem_Free(self.orders)
         PyMem_Free(self.levels)
         PyMem_Free(self.instruments)
-        PyMem_Free(self.index_keys)
-        PyMem_Free(self.index_vals)
+        idmap_free(&self.index)
         PyMem_Free(self.events)
 
     def add_instrument(self, int32_t instrument, int64_t tick=1, int64_t lot=1):
@@ -137,43 +126,8 @@ cdef class OrderBook:
         ins.lot = lot
         ins.active = True
 
-    # ---------------------------------------------------------------- order-id index
-
-    cdef inline int64_t home(self, int64_t key) noexcept:
-        return <int64_t>((<uint64_t>key * HASH_MULT) >> self.index_shift)
-
-    cdef int32_t find(self, int64_t order_id) noexcept:
-        cdef int64_t i = self.home(order_id)
-        while self.index_vals[i] != NONE:
-            if self.index_keys[i] == order_id:
-                return self.index_vals[i]
-            i = (i + 1) & self.index_mask
-        return NONE
-
-    cdef void index_put(self, int64_t order_id, int32_t slot) noexcept:
-        cdef int64_t i = self.home(order_id)
-        while self.index_vals[i] != NONE:
-            i = (i + 1) & self.index_mask
-        self.index_keys[i] = order_id
-        self.index_vals[i] = slot
-
-    cdef void index_del(self, int64_t order_id) noexcept:
-        # Backward-shift deletion keeps probe chains intact without tombstones.
-        cdef int64_t i = self.home(order_id), j, k
-        while self.index_keys[i] != order_id or self.index_vals[i] == NONE:
-            i = (i + 1) & self.index_mask
-        j = i
-        while True:
-            j = (j + 1) & self.index_mask
-            if self.index_vals[j] == NONE:
-                break
-            k = self.home(self.index_keys[j])
-            # Move j back to i unless its home lies cyclically in (i, j].
-            if (j > i and (k <= i or k > j)) or (j < i and (k <= i and k > j)):
-                self.index_keys[i] = self.index_keys[j]
-                self.index_vals[i] = self.index_vals[j]
-                i = j
-        self.index_vals[i] = NONE
+    cdef inline int32_t find(self, int64_t order_id) noexcept:
+        return idmap_find(&self.index, order_id)
 
     # ---------------------------------------------------------------- events
 
@@ -291,7 +245,7 @@ cdef class OrderBook:
         L.total -= o.shown
 
     cdef inline void free_slot(self, int32_t oi) noexcept:
-        self.index_del(self.orders[oi].id)
+        idmap_del(&self.index, self.orders[oi].id)
         self.orders[oi].next = self.free_order
         self.free_order = oi
         self.live_orders -= 1
@@ -524,7 +478,7 @@ cdef class OrderBook:
         o.side = c.side
         o.stp = c.stp
         o.flags = c.flags
-        self.index_put(c.order_id, oi)
+        idmap_put(&self.index, c.order_id, oi)
         return self.rest(ins, instrument, oi)
 
     cdef int cancel_c(self, int64_t order_id) except -1:
@@ -543,10 +497,13 @@ cdef class OrderBook:
             return self.reject(UNKNOWN_ORDER, order_id, 0, 0, 0, new_qty)
         cdef Order* o = &self.orders[oi]
         cdef int64_t total = o.shown + o.hidden
-        if new_qty <= 0 or new_qty >= total:
+        # The contract's order: positive, on the lot, then smaller than what remains.
+        if new_qty <= 0:
             return self.reject(INVALID_QTY, order_id, o.instrument, o.side, 0, new_qty)
         if new_qty % self.instruments[o.instrument].lot != 0:
             return self.reject(QTY_OFF_LOT, order_id, o.instrument, o.side, 0, new_qty)
+        if new_qty >= total:
+            return self.reject(INVALID_QTY, order_id, o.instrument, o.side, 0, new_qty)
         self.shrink(oi, total - new_qty)
         self.put(REDUCED, order_id, 0, o.price, total - new_qty, new_qty, 0, o.instrument, o.side,
                  USER)
@@ -742,8 +699,8 @@ cdef class OrderBook:
     def validate(self):
         """Walk every structure and cross-check it; raise BookCorrupted on the first violation."""
         cdef int32_t i, s, pos, oi, prev, count, li, linked = 0, free_orders = 0, free_levels = 0
-        cdef int32_t indexed = 0, levels_used = 0
-        cdef int64_t total, k
+        cdef int32_t levels_used = 0
+        cdef int64_t total, indexed = self.index.count
         cdef Instrument* ins
         cdef SideLadder* lad
         cdef Level* L
@@ -792,9 +749,6 @@ cdef class OrderBook:
                 if self.levels[ins.sides[0].levels[ins.sides[0].n - 1]].price >= \
                         self.levels[ins.sides[1].levels[ins.sides[1].n - 1]].price:
                     raise BookCorrupted(f"instrument {i}: book crossed")
-        for k in range(self.index_mask + 1):
-            if self.index_vals[k] != NONE:
-                indexed += 1
         oi = self.free_order
         while oi != NONE:
             free_orders += 1
@@ -808,3 +762,7 @@ cdef class OrderBook:
                                 f"live {self.live_orders}, free {free_orders}/{self.max_orders}")
         if levels_used != self.max_orders - free_levels:
             raise BookCorrupted(f"level accounting: used {levels_used}, free {free_levels}")
+
+
+# book.pyi promises FLAG_POST_ONLY at module level; in Cython that C name belongs to the enum member.
+globals()["FLAG_POST_ONLY"] = int(CommandFlag.FLAG_POST_ONLY)

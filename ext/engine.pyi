@@ -80,7 +80,8 @@ Book events -> engine events (fills update accounts as they happen):
       other_order_id = the contra order.  State PARTIALLY_FILLED or FILLED.
     CANCELLED: CANCELLED event; reason IOC_REMAINDER -> IOC_REMAINDER, FOK_UNFILLABLE ->
       FOK_UNFILLABLE, SELF_TRADE -> SELF_TRADE.  REDUCED (self-trade decrement) -> RESTATED,
-      reason SELF_TRADE.  RESTED / REPLENISHED / REPLACED -> nothing of their own.
+      reason SELF_TRADE, last_qty = the decrement; the order's qty and leaves both fall by it
+      (its hold is recomputed for the new leaves, open quantity adjusted).  RESTED / REPLENISHED / REPLACED -> nothing of their own.
 
 Accounts (per fill of q at price p, notional n = notional(p, q)):
     fee = n * bps // 10000 (maker_bps for the maker, taker_bps for the taker), added to the engine's
