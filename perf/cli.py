@@ -10,6 +10,7 @@ from ordex.perf.report import Report
 # name -> (module, what it measures)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "book": ("ordex.perf.book", "order book: exchange-core mix and insert-heavy, per-call and batch"),
+    "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
 }
 
 
