@@ -44,8 +44,9 @@ NEW_ORDER checks, in this order (first failure wins; a REJECTED event, state REJ
        (INVALID_STOP_PRICE), others stop_price == 0 (INVALID_STOP_PRICE);
      9 qty <= 0 -> INVALID_QTY; off the lot -> QTY_OFF_LOT; < min_qty -> QTY_BELOW_MIN;
        > max_qty (if set) -> QTY_ABOVE_MAX; display < 0, off the lot, or > qty -> INVALID_DISPLAY;
-    10 links: OCO/OTO flag with link not a live order of the same account -> UNKNOWN_ORDER;
-       both OCO and OTO -> INVALID_ORDER_TYPE;
+    10 links: OCO/OTO flag with link not a live (or pending) order of the same account ->
+       UNKNOWN_ORDER; both flags, a link target already linked (OCO sibling or OTO child), or an
+       OTO child that is not a LIMIT order -> INVALID_ORDER_TYPE;
     11 reference and collar (ref = the later by ts of last trade and external reference; equal ts:
        the last trade):  LIMIT / STOP_LIMIT with band_bps > 0 and a reference: reject
        PRICE_OUTSIDE_COLLAR if |price - ref| * 10000 > band_bps * ref.  MARKET needs a reference
@@ -118,12 +119,15 @@ STATUS_REQUEST: an ORDER_STATUS event for the order (or CANCEL_REJECTED UNKNOWN_
 Stops: after every command, while some pending stop's trigger condition holds against its
     instrument's last trade price (buy: last >= stop_price; sell: last <= stop_price), the one
     with the lowest order id is triggered: TRIGGERED event (state NEW), then it enters the book as
-    above (STOP: a market order with protection = the collar around the last trade price, no
-    staleness check; STOP_LIMIT: a limit order); its fills may trigger more.
-OCO: a fill of either leg, or its ending for any other reason, cancels the other (reason
-    OCO_SIBLING) right after the event that caused it.  OTO: the child is released (TRIGGERED, then
-    enters the book) when its parent is FILLED; if the parent ends otherwise, the child is cancelled
-    (OTO_PARENT_ENDED).
+    above (STOP: a market order whose protection is its hold price for a buy, and
+    ceil_to_tick(stop_price * (10000 - band_bps) / 10000) (at least one tick) for a sell -- so a
+    fill never costs more than was reserved; STOP_LIMIT: a limit order); its fills may trigger more.
+Follow-ups (OCO, OTO) run after the book operation that caused them has been fully accounted,
+    in the order they arose, before stops are checked; they may cause further follow-ups.
+    OCO: when a leg trades or ends for any reason, its sibling (if still live or pending) is
+    cancelled (reason OCO_SIBLING) and the link is dissolved.  OTO: when the parent is FILLED the
+    child is released (TRIGGERED, then enters the book as a limit order); if the parent ends
+    otherwise, the child is cancelled (OTO_PARENT_ENDED).
 Throttle: per session with max_orders_per_sec r > 0: a token bucket of capacity r tokens, refilled
     continuously from ts_ns (tokens_ns = min(r * 1e9, tokens_ns + (ts_ns - last_ts_ns) * r), full
     at start); each NEW_ORDER and REPLACE past step 2 takes 1e9 token-ns or is THROTTLED.
