@@ -132,6 +132,35 @@ Throttle: per session with max_orders_per_sec r > 0: a token bucket of capacity 
     continuously from ts_ns (tokens_ns = min(r * 1e9, tokens_ns + (ts_ns - last_ts_ns) * r), full
     at start); each NEW_ORDER and REPLACE past step 2 takes 1e9 token-ns or is THROTTLED.
 
+Edge decisions (settled while building; both implementations follow them):
+  * Follow-ups (OCO/OTO) queued by a command run when the command's own handling is complete (after
+    e.g. MASS_CANCEL_DONE), and those queued by a triggered stop when its entry is complete.
+  * Market and triggered-stop protection prices are at least one tick, for buys as for sells.
+  * CANCEL / REPLACE / STATUS_REQUEST from an unknown session (not admin, out of range):
+    CANCEL_REJECTED ACCOUNT_NOT_PERMITTED, checked before the duplicate check.  Order of checks for
+    CANCEL: session, duplicate clordid, resolve.  For REPLACE: session, duplicate clordid,
+    throttle, resolve, then the order's validations in the order 8 (for the order's own type; the
+    command's ord_type/side/tif/display are ignored), 9 (qty, without display), QTY_NOT_ABOVE_FILLED,
+    11, 12, 13, 14.  A post-only order whose new price would cross is CANCEL_REJECTED
+    POST_ONLY_WOULD_TAKE.  Session/account kill switches and instrument status do not block
+    CANCEL or REPLACE.  STATUS_REQUEST records no clordid and checks no duplicate.
+  * The clordid of a CANCEL/REPLACE maps to the resolved order id, or 0 when unresolved; an
+    orig_clordid that maps to 0 is UNKNOWN_ORDER.  By order_id, an order that is not live is
+    UNKNOWN_ORDER (no information about other firms' finished orders leaks).
+  * A successful CANCEL makes the cancel's clordid the order's current clordid, like REPLACE; the
+    CANCELLED / REPLACED event then has clordid = new, orig_clordid = the previous one.  All other
+    events have orig_clordid empty, except CANCEL_REJECTED (the command's).
+  * CANCEL_REJECTED: if the target is live, order fields and state are the order's; otherwise
+    they come from the command and state is REJECTED.  ORDER_STATUS: the order's fields.
+  * REJECTED (NEW_ORDER): fields from the command (order_id as assigned, 0 for duplicates), leaves
+    0, cum_qty 0, avg_px 0.  A book reject after the hold: same fields, from the order.
+  * MASS_CANCEL / KILL_SWITCH / SET_STATUS / REFERENCE_PRICE naming an account, session or
+    instrument that does not exist (other than -1 "any" where allowed) do nothing and emit
+    nothing; a MASS_CANCEL from a session on an account it may not trade cancels nothing and
+    reports 0.  An unknown command kind emits nothing.
+  * REPLACE of a pending stop updates its terms in place (its position in the stop list, which is
+    by order id, does not change) and its instrument is checked for triggers after the command.
+
 Every event carries: seq, ts_ns of the command; exec_id; order fields (order_id, session, account,
 instrument, side, ord_type, tif, price, stop_price, qty = order qty, leaves, cum_qty, avg_px) as
 they are after the event; state; reason (0 unless stated); clordid = the order's current clordid
