@@ -11,6 +11,7 @@ from ordex.perf.report import Report
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "book": ("ordex.perf.book", "order book: exchange-core mix and insert-heavy, per-call and batch"),
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
+    "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
 }
 
 
