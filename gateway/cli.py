@@ -9,6 +9,7 @@ import sys
 # name -> (module, one-line help).  Each module provides `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "perf": ("ordex.perf.cli", "run a benchmark and report throughput and latency percentiles"),
+    "journal": ("ordex.core.journal_cli", "verify, inspect or export a write-ahead journal"),
 }
 
 
