@@ -5,8 +5,8 @@
 import pytest
 
 from ordex.core import fixdict
-from ordex.perf.fixcodec import (READERS, WORKLOADS, chunked, encoder, messages, parse_stream,
-                                 template, values)
+from ordex.perf.fixcodec import (READERS, WORKLOADS, WRITERS, chunked, encoder, messages,
+                                 parse_stream, template, values)
 
 N = 20_000
 
@@ -49,23 +49,12 @@ def test_encode_template(benchmark, workload):
     benchmark(enc.encode_template, t, row)
 
 
-def test_encode_field_by_field_new_order(benchmark):
-    enc, row = encoder(), values("new_order_single", 1)
+def test_encode_field_by_field(benchmark, workload):
+    enc, row, write = encoder(), values(workload, 1), WRITERS[workload]
 
     def one():
-        enc.begin(b"D")
-        enc.add_int(34, row[0])
-        enc.add_timestamp(52, row[1])
-        enc.add_bytes(11, row[2])
-        enc.add_bytes(1, row[3])
-        enc.add_bytes(55, row[4])
-        enc.add_bytes(54, row[5])
-        enc.add_timestamp(60, row[6])
-        enc.add_fixed(38, row[7], 0)
-        enc.add_bytes(40, row[8])
-        enc.add_fixed(44, row[9], 2)
-        enc.add_bytes(59, row[10])
+        write(enc, row)
         return enc.finish()
 
-    assert one() == enc.encode_template(template("new_order_single"), row)
+    assert one() == enc.encode_template(template(workload), row)
     benchmark(one)
