@@ -1,0 +1,1385 @@
+"""The compiled engine: risk -> lifecycle -> book -> accounts.  Contract: engine.pyi.
+
+All per-order state lives in C arrays; the book is the compiled OrderBook, driven through its cdef
+methods.  Commands are applied one at a time from a COMMAND_DTYPE array and produce EVENT_DTYPE
+events in a growable C buffer.  Nothing here reads a clock or a random source.
+"""
+import hashlib
+
+import numpy as np
+
+cimport numpy as cnp
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport qsort
+from libc.string cimport memcmp, memcpy, memset
+
+from ordex.ext.book cimport (CANCELLED as B_CANCELLED, FILL as B_FILL, FOK_UNFILLABLE as B_FOK,
+                             IOC_REMAINDER as B_IOC, LIMIT as B_LIMIT, MARKET as B_MARKET,
+                             OK as B_OK, POST_ONLY_WOULD_TAKE as B_POST_ONLY, REDUCED as B_REDUCED,
+                             RESTED as B_RESTED, SELF_TRADE as B_SELF_TRADE, Command, Event,
+                             OrderBook)
+from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
+
+from ordex.core import commands as _commands
+from ordex.core import events as _events
+from ordex.core import lifecycle as _lifecycle
+from ordex.core import reasons as _reasons
+from ordex.core.commands import COMMAND_DTYPE
+from ordex.core.events import EVENT_DTYPE
+
+cnp.import_array()
+
+if COMMAND_DTYPE.itemsize != sizeof(ECommand) or EVENT_DTYPE.itemsize != sizeof(EEvent):
+    raise ImportError("ordex.ext.engine: COMMAND_DTYPE/EVENT_DTYPE do not match the C structs")
+
+
+def _check_mirrors():
+    """The C enums in engine.pxd mirror core/*.py; refuse to run if they drifted."""
+    C, E, S, L, R = (_commands.CommandKind, _events.EventKind, _lifecycle.OrderState,
+                     _lifecycle.LifecycleEvent, _reasons.Reason)
+    pairs = [
+        (K_NEW_ORDER, C.NEW_ORDER), (K_CANCEL, C.CANCEL), (K_REPLACE, C.REPLACE),
+        (K_MASS_CANCEL, C.MASS_CANCEL), (K_SET_STATUS, C.SET_STATUS),
+        (K_REFERENCE_PRICE, C.REFERENCE_PRICE), (K_KILL_SWITCH, C.KILL_SWITCH), (K_TIMER, C.TIMER),
+        (K_STATUS_REQUEST, C.STATUS_REQUEST),
+        (OT_MARKET, _commands.OrdType.MARKET), (OT_LIMIT, _commands.OrdType.LIMIT),
+        (OT_STOP, _commands.OrdType.STOP), (OT_STOP_LIMIT, _commands.OrdType.STOP_LIMIT),
+        (TIF_DAY, _commands.Tif.DAY), (TIF_GTC, _commands.Tif.GTC), (TIF_IOC, _commands.Tif.IOC),
+        (TIF_FOK, _commands.Tif.FOK), (TIF_GTD, _commands.Tif.GTD),
+        (SC_SESSION, _commands.Scope.SESSION), (SC_ACCOUNT, _commands.Scope.ACCOUNT),
+        (SC_INSTRUMENT, _commands.Scope.INSTRUMENT), (SC_ALL, _commands.Scope.ALL),
+        (F_POST_ONLY, _commands.Flag.POST_ONLY), (F_OCO, _commands.Flag.OCO),
+        (F_OTO, _commands.Flag.OTO), (F_ON, _commands.Flag.ON), (ADMIN, _commands.ADMIN_SESSION),
+        (CLORDID_LEN, _commands.CLORDID_LEN), (N_STATES, len(S)), (N_LC_EVENTS, len(L)),
+        (LIQ_MAKER, _events.Liquidity.MAKER), (LIQ_TAKER, _events.Liquidity.TAKER),
+    ]
+    pairs += [(v, E[k]) for k, v in {
+        "NEW": EV_NEW, "REJECTED": EV_REJECTED, "TRADE": EV_TRADE, "CANCELLED": EV_CANCELLED,
+        "REPLACED": EV_REPLACED, "EXPIRED": EV_EXPIRED, "TRIGGERED": EV_TRIGGERED,
+        "RESTATED": EV_RESTATED, "PENDING_TRIGGER": EV_PENDING_TRIGGER,
+        "CANCEL_REJECTED": EV_CANCEL_REJECTED, "ORDER_STATUS": EV_ORDER_STATUS,
+        "MASS_CANCEL_DONE": EV_MASS_CANCEL_DONE}.items()]
+    pairs += [(v, S[k]) for k, v in {
+        "PENDING_NEW": ST_PENDING_NEW, "NEW": ST_NEW, "PARTIALLY_FILLED": ST_PARTIALLY_FILLED,
+        "FILLED": ST_FILLED, "CANCELLED": ST_CANCELLED, "REJECTED": ST_REJECTED,
+        "EXPIRED": ST_EXPIRED, "PENDING_TRIGGER": ST_PENDING_TRIGGER}.items()]
+    pairs += [(v, L[k]) for k, v in {
+        "ACCEPT": LC_ACCEPT, "REJECT": LC_REJECT, "PARTIAL_FILL": LC_PARTIAL_FILL, "FILL": LC_FILL,
+        "CANCEL": LC_CANCEL, "REPLACE": LC_REPLACE, "EXPIRE": LC_EXPIRE, "TRIGGER": LC_TRIGGER,
+        "PARK": LC_PARK, "RESTATE": LC_RESTATE}.items()]
+    pairs += [(v, R[k]) for k, v in {
+        "UNKNOWN_INSTRUMENT": R_UNKNOWN_INSTRUMENT, "INVALID_SIDE": R_INVALID_SIDE,
+        "INVALID_ORDER_TYPE": R_INVALID_ORDER_TYPE, "INVALID_TIF": R_INVALID_TIF,
+        "INVALID_PRICE": R_INVALID_PRICE, "PRICE_OFF_TICK": R_PRICE_OFF_TICK,
+        "INVALID_QTY": R_INVALID_QTY, "QTY_OFF_LOT": R_QTY_OFF_LOT, "QTY_BELOW_MIN": R_QTY_BELOW_MIN,
+        "QTY_ABOVE_MAX": R_QTY_ABOVE_MAX, "INVALID_STOP_PRICE": R_INVALID_STOP_PRICE,
+        "INVALID_DISPLAY": R_INVALID_DISPLAY, "INVALID_EXPIRY": R_INVALID_EXPIRY,
+        "DUPLICATE_CLORDID": R_DUPLICATE_CLORDID, "UNKNOWN_ACCOUNT": R_UNKNOWN_ACCOUNT,
+        "ACCOUNT_NOT_PERMITTED": R_ACCOUNT_NOT_PERMITTED, "INSTRUMENT_HALTED": R_INSTRUMENT_HALTED,
+        "INSTRUMENT_CLOSED": R_INSTRUMENT_CLOSED,
+        "INSUFFICIENT_BUYING_POWER": R_INSUFFICIENT_BUYING_POWER,
+        "INSUFFICIENT_POSITION": R_INSUFFICIENT_POSITION, "POSITION_LIMIT": R_POSITION_LIMIT,
+        "NOTIONAL_ABOVE_MAX": R_NOTIONAL_ABOVE_MAX, "PRICE_OUTSIDE_COLLAR": R_PRICE_OUTSIDE_COLLAR,
+        "NO_FRESH_REFERENCE": R_NO_FRESH_REFERENCE, "ACCOUNT_KILL_SWITCH": R_ACCOUNT_KILL_SWITCH,
+        "SESSION_KILL_SWITCH": R_SESSION_KILL_SWITCH, "THROTTLED": R_THROTTLED,
+        "POST_ONLY_WOULD_TAKE": R_POST_ONLY_WOULD_TAKE, "BOOK_FULL": R_BOOK_FULL,
+        "UNKNOWN_ORDER": R_UNKNOWN_ORDER, "ORDER_DONE": R_ORDER_DONE,
+        "QTY_NOT_ABOVE_FILLED": R_QTY_NOT_ABOVE_FILLED, "USER_CANCEL": R_USER_CANCEL,
+        "MASS_CANCEL": R_MASS_CANCEL, "KILL_SWITCH_CANCEL": R_KILL_SWITCH_CANCEL,
+        "IOC_REMAINDER": R_IOC_REMAINDER, "FOK_UNFILLABLE": R_FOK_UNFILLABLE,
+        "SELF_TRADE": R_SELF_TRADE, "SESSION_CLOSE": R_SESSION_CLOSE,
+        "GTD_EXPIRED": R_GTD_EXPIRED, "OCO_SIBLING": R_OCO_SIBLING,
+        "OTO_PARENT_ENDED": R_OTO_PARENT_ENDED}.items()]
+    for c_value, py in pairs:
+        if c_value != int(py):
+            raise ImportError(f"ordex.ext.engine: C mirror of {py!r} is {c_value}")
+
+
+_check_mirrors()
+
+
+class IllegalTransition(RuntimeError):
+    """The lifecycle table has no edge for this (state, event): a bug in the engine."""
+
+
+cdef enum:
+    NONE = -1
+    FU_CANCEL_OCO = 1      # follow-up kinds
+    FU_RELEASE_CHILD = 2
+    FU_CANCEL_CHILD = 3
+    BOOK_GTC = 0
+    BOOK_IOC = 1
+    BOOK_FOK = 2
+
+
+cdef inline i128 ceil_div(i128 a, i128 b) noexcept:
+    return (a + b - 1) // b          # a >= 0, b > 0
+
+
+cdef inline int64_t floor_to_tick(int64_t p, int64_t tick) noexcept:
+    return p - p % tick
+
+
+cdef inline int64_t ceil_to_tick(int64_t p, int64_t tick) noexcept:
+    return ((p + tick - 1) // tick) * tick
+
+
+cdef inline int64_t at_least(int64_t p, int64_t floor) noexcept:
+    return p if p > floor else floor
+
+
+cdef inline uint64_t cl_hash(int32_t session, const char* clordid) noexcept:
+    cdef uint64_t w[3]
+    cdef uint64_t h = <uint64_t>(<uint32_t>session) * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL
+    cdef int i
+    memcpy(w, clordid, 24)
+    for i in range(3):
+        h = (h ^ w[i]) * 0xBF58476D1CE4E5B9ULL
+        h ^= h >> 31
+    return h | 1      # never 0: 0 marks a free slot
+
+
+cdef int cmp_i64_pair(const void* a, const void* b) noexcept nogil:
+    cdef const int64_t* x = <const int64_t*>a
+    cdef const int64_t* y = <const int64_t*>b
+    if x[0] != y[0]:
+        return -1 if x[0] < y[0] else 1
+    if x[1] != y[1]:
+        return -1 if x[1] < y[1] else 1
+    return 0
+
+
+cdef class Engine:
+
+    def __cinit__(self, refdata, int32_t max_orders=1 << 20):
+        cdef int32_t i, a, n, s
+        self.refdata = refdata
+        insts, accts, sessions = refdata.instruments, refdata.accounts, refdata.sessions
+        self.currencies = sorted(refdata.currencies)
+        cur_index = {c: i for i, c in enumerate(self.currencies)}
+        self.n_instr = max(len(insts), 1)
+        self.n_acct = max(len(accts), 1)
+        self.n_sess = max(len(sessions), 1)
+        self.n_cur = max(len(self.currencies), 1)
+        self.max_orders = max_orders
+        self.book = OrderBook(max_orders=max_orders, max_instruments=self.n_instr)
+        idmap_init(&self.index, max_orders)
+        # calloc: untouched pages stay unmapped until slots are first used (see alloc_slot)
+        self.orders = <EOrder*>PyMem_Calloc(max_orders, sizeof(EOrder))
+        self.instr = <EInstrument*>PyMem_Malloc(self.n_instr * sizeof(EInstrument))
+        self.touched = <int32_t*>PyMem_Malloc(self.n_instr * sizeof(int32_t))
+        self.sess = <ESession*>PyMem_Malloc(self.n_sess * sizeof(ESession))
+        na, nc = self.n_acct * self.n_cur, self.n_acct * self.n_instr
+        self.cash_avail = self._zeros64(na)
+        self.cash_held = self._zeros64(na)
+        self.pos = self._zeros64(nc)
+        self.pos_held = self._zeros64(nc)
+        self.cost = self._zeros64(nc)
+        self.realized = self._zeros64(nc)
+        self.open_buy = self._zeros64(nc)
+        self.open_sell = self._zeros64(nc)
+        self.max_pos = self._zeros64(nc)
+        self.fees = self._zeros64(self.n_cur)
+        self.initial_cash = self._zeros64(self.n_cur)
+        self.initial_pos = self._zeros64(self.n_instr)
+        self.acct_instr_ok = <uint8_t*>PyMem_Malloc(nc)
+        self.sess_acct_ok = <uint8_t*>PyMem_Malloc(self.n_sess * self.n_acct)
+        self.acct_kill = <uint8_t*>PyMem_Malloc(self.n_acct)
+        self.acct_short = <uint8_t*>PyMem_Malloc(self.n_acct)
+        self.cl_mask = 1024 - 1
+        self.cl = <ClEntry*>PyMem_Malloc(1024 * sizeof(ClEntry))
+        self.events_cap = 1024
+        self.events = <EEvent*>PyMem_Malloc(self.events_cap * sizeof(EEvent))
+        self.followups_cap = 64
+        self.followups = <int64_t*>PyMem_Malloc(self.followups_cap * 2 * sizeof(int64_t))
+        if (self.orders == NULL or self.instr == NULL or self.sess == NULL or self.cl == NULL
+                or self.events == NULL or self.followups == NULL or self.acct_instr_ok == NULL
+                or self.touched == NULL
+                or self.sess_acct_ok == NULL or self.acct_kill == NULL or self.acct_short == NULL):
+            raise MemoryError()
+        memset(self.instr, 0, self.n_instr * sizeof(EInstrument))
+        memset(self.sess, 0, self.n_sess * sizeof(ESession))
+        memset(self.acct_instr_ok, 0, nc)
+        memset(self.sess_acct_ok, 0, self.n_sess * self.n_acct)
+        memset(self.acct_kill, 0, self.n_acct)
+        memset(self.acct_short, 0, self.n_acct)
+        memset(self.cl, 0, 1024 * sizeof(ClEntry))
+        self.free_order = NONE
+        self.high_water = 0
+        self.next_order_id = 1
+        self.next_exec_id = 1
+        matrix = _lifecycle.table_matrix()
+        for s in range(N_STATES):
+            for i in range(N_LC_EVENTS):
+                self.lifecycle[s][i] = matrix[s][i]
+        for inst in insts:
+            i = inst.id
+            self.book.add_instrument(i, inst.tick, inst.lot)
+            self.instr[i].tick = inst.tick
+            self.instr[i].lot = inst.lot
+            self.instr[i].min_qty = inst.min_qty
+            self.instr[i].max_qty = inst.max_qty
+            self.instr[i].max_notional = inst.max_notional
+            self.instr[i].band_bps = inst.band_bps
+            self.instr[i].ref_max_age_ns = inst.ref_max_age_ns
+            self.instr[i].mult = inst.notional_mult
+            self.instr[i].div = inst.notional_div
+            self.instr[i].maker_bps = inst.maker_fee_bps
+            self.instr[i].taker_bps = inst.taker_fee_bps
+            self.instr[i].currency = cur_index[inst.currency]
+            self.instr[i].status = inst.status
+            self.instr[i].stop_head = NONE
+            self.instr[i].stop_tail = NONE
+        by_symbol = {inst.symbol: inst for inst in insts}
+        for acct in accts:
+            a = acct.id
+            self.acct_short[a] = acct.may_short
+            for code, amount in acct.balances.items():
+                self.cash_avail[a * self.n_cur + cur_index[code]] = amount
+                self.initial_cash[cur_index[code]] += amount
+            for sym, qty in acct.positions.items():
+                i = by_symbol[sym].id
+                self.pos[a * self.n_instr + i] = qty
+                self.initial_pos[i] += qty
+            for inst in insts:
+                ok = acct.instruments is None or inst.symbol in acct.instruments
+                self.acct_instr_ok[a * self.n_instr + inst.id] = ok
+                if acct.max_position:
+                    self.max_pos[a * self.n_instr + inst.id] = int(acct.max_position / inst.qty_increment)
+        acct_ids = {acct.name: acct.id for acct in accts}
+        for sref in sessions:
+            self.sess[sref.id].rate = sref.max_orders_per_sec
+            self.sess[sref.id].tokens_ns = <i128>sref.max_orders_per_sec * 1000000000
+            for name in sref.accounts:
+                self.sess_acct_ok[sref.id * self.n_acct + acct_ids[name]] = 1
+        # Without real sessions/accounts/instruments the padding rows above stay unusable:
+        self.n_instr, self.n_acct, self.n_sess = len(insts), len(accts), len(sessions)
+
+    cdef int64_t* _zeros64(self, Py_ssize_t n) except NULL:
+        cdef int64_t* p = <int64_t*>PyMem_Malloc(max(n, 1) * sizeof(int64_t))
+        if p == NULL:
+            raise MemoryError()
+        memset(p, 0, max(n, 1) * sizeof(int64_t))
+        return p
+
+    def __dealloc__(self):
+        idmap_free(&self.index)
+        PyMem_Free(self.touched)
+        PyMem_Free(self.orders)
+        PyMem_Free(self.instr)
+        PyMem_Free(self.sess)
+        PyMem_Free(self.cash_avail)
+        PyMem_Free(self.cash_held)
+        PyMem_Free(self.pos)
+        PyMem_Free(self.pos_held)
+        PyMem_Free(self.cost)
+        PyMem_Free(self.realized)
+        PyMem_Free(self.open_buy)
+        PyMem_Free(self.open_sell)
+        PyMem_Free(self.max_pos)
+        PyMem_Free(self.fees)
+        PyMem_Free(self.initial_cash)
+        PyMem_Free(self.initial_pos)
+        PyMem_Free(self.acct_instr_ok)
+        PyMem_Free(self.sess_acct_ok)
+        PyMem_Free(self.acct_kill)
+        PyMem_Free(self.acct_short)
+        PyMem_Free(self.cl)
+        PyMem_Free(self.events)
+        PyMem_Free(self.followups)
+
+    # ------------------------------------------------------------------ clordid index
+
+    cdef int64_t cl_find(self, int32_t session, const char* clordid) noexcept:
+        """The order id recorded for (session, clordid); -1 if the pair was never used."""
+        cdef uint64_t h = cl_hash(session, clordid)
+        cdef int64_t i = <int64_t>(h & <uint64_t>self.cl_mask)
+        cdef ClEntry* e
+        while True:
+            e = &self.cl[i]
+            if e.hash == 0:
+                return -1
+            if e.hash == h and e.session == session and memcmp(e.clordid, clordid, CLORDID_LEN) == 0:
+                return e.order_id
+            i = (i + 1) & self.cl_mask
+
+    cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1:
+        cdef ClEntry* old
+        cdef ClEntry* e
+        cdef int64_t old_cap, i, j
+        cdef uint64_t h
+        if 2 * (self.cl_count + 1) > self.cl_mask + 1:
+            old, old_cap = self.cl, self.cl_mask + 1
+            self.cl = <ClEntry*>PyMem_Malloc(2 * old_cap * sizeof(ClEntry))
+            if self.cl == NULL:
+                self.cl = old
+                raise MemoryError()
+            memset(self.cl, 0, 2 * old_cap * sizeof(ClEntry))
+            self.cl_mask = 2 * old_cap - 1
+            for j in range(old_cap):
+                if old[j].hash:
+                    i = <int64_t>(old[j].hash & <uint64_t>self.cl_mask)
+                    while self.cl[i].hash:
+                        i = (i + 1) & self.cl_mask
+                    self.cl[i] = old[j]
+            PyMem_Free(old)
+        h = cl_hash(session, clordid)
+        i = <int64_t>(h & <uint64_t>self.cl_mask)
+        while self.cl[i].hash:
+            i = (i + 1) & self.cl_mask
+        e = &self.cl[i]
+        e.hash = h
+        e.session = session
+        e.order_id = order_id
+        memcpy(e.clordid, clordid, CLORDID_LEN)
+        self.cl_count += 1
+        return 0
+
+    # ------------------------------------------------------------------ events
+
+    cdef EEvent* emit(self, uint8_t kind) except NULL:
+        cdef EEvent* grown
+        if self.n_events == self.events_cap:
+            grown = <EEvent*>PyMem_Realloc(self.events, 2 * self.events_cap * sizeof(EEvent))
+            if grown == NULL:
+                raise MemoryError()
+            self.events = grown
+            self.events_cap *= 2
+        cdef EEvent* e = &self.events[self.n_events]
+        self.n_events += 1
+        memset(e, 0, sizeof(EEvent))
+        e.kind = kind
+        e.seq = self.cmd.seq
+        e.ts_ns = self.cmd.ts_ns
+        e.exec_id = self.next_exec_id
+        self.next_exec_id += 1
+        return e
+
+    cdef EEvent* emit_order(self, uint8_t kind, EOrder* o, uint16_t reason) except NULL:
+        cdef EEvent* e = self.emit(kind)
+        e.order_id = o.id
+        e.price = o.price
+        e.stop_price = o.stop_price
+        e.qty = o.qty
+        e.leaves = o.leaves
+        e.cum_qty = o.cum_qty
+        e.avg_px = <int64_t>(o.px_qty // o.cum_qty) if o.cum_qty else 0
+        e.session = o.session
+        e.account = o.account
+        e.instrument = o.instrument
+        e.reason = reason
+        e.state = o.state
+        e.side = o.side
+        e.ord_type = o.ord_type
+        e.tif = o.tif
+        memcpy(e.clordid, o.clordid, CLORDID_LEN)
+        return e
+
+    cdef int reject_new(self, ECommand* c, int64_t order_id, uint16_t reason) except -1:
+        cdef EEvent* e = self.emit(EV_REJECTED)
+        e.order_id = order_id
+        e.price = c.price
+        e.stop_price = c.stop_price
+        e.qty = c.qty
+        e.session = c.session
+        e.account = c.account
+        e.instrument = c.instrument
+        e.reason = reason
+        e.state = ST_REJECTED
+        e.side = c.side
+        e.ord_type = c.ord_type
+        e.tif = c.tif
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return 0
+
+    cdef int cancel_reject(self, ECommand* c, int64_t order_id, uint16_t reason) except -1:
+        cdef int32_t slot = idmap_find(&self.index, order_id) if order_id > 0 else NONE
+        cdef EEvent* e
+        if slot != NONE:
+            e = self.emit_order(EV_CANCEL_REJECTED, &self.orders[slot], reason)
+        else:
+            e = self.emit(EV_CANCEL_REJECTED)
+            e.order_id = order_id
+            e.price = c.price
+            e.stop_price = c.stop_price
+            e.qty = c.qty
+            e.session = c.session
+            e.account = c.account
+            e.instrument = c.instrument
+            e.reason = reason
+            e.state = ST_REJECTED
+            e.side = c.side
+            e.ord_type = c.ord_type
+            e.tif = c.tif
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        memcpy(e.orig_clordid, c.orig_clordid, CLORDID_LEN)
+        return 0
+
+    cdef int transition(self, EOrder* o, int lc_event) except -1:
+        cdef int nxt = self.lifecycle[o.state][lc_event]
+        if nxt < 0:
+            raise IllegalTransition(
+                f"order {o.id}: {_lifecycle.OrderState(o.state).name} "
+                f"-({_lifecycle.LifecycleEvent(lc_event).name})-> ?")
+        o.state = nxt
+        return 0
+
+    cdef int push_followup(self, int64_t kind, int64_t order_id) except -1:
+        cdef int64_t* grown
+        if self.n_followups == self.followups_cap:
+            grown = <int64_t*>PyMem_Realloc(self.followups, 4 * self.followups_cap * sizeof(int64_t))
+            if grown == NULL:
+                raise MemoryError()
+            self.followups = grown
+            self.followups_cap *= 2
+        self.followups[2 * self.n_followups] = kind
+        self.followups[2 * self.n_followups + 1] = order_id
+        self.n_followups += 1
+        return 0
+
+    # ------------------------------------------------------------------ money and holds
+
+    cdef int64_t hold_for(self, EInstrument* ins, int64_t price, int64_t qty) noexcept:
+        cdef i128 x = ceil_div(<i128>price * qty * ins.mult, ins.div)
+        cdef int64_t bps = ins.maker_bps if ins.maker_bps > ins.taker_bps else ins.taker_bps
+        return <int64_t>(x + ceil_div(x * bps, 10000))
+
+    cdef int set_hold(self, EOrder* o) except -1:
+        """Re-derive the order's hold from its leaves (and keep open quantities in step)."""
+        cdef EInstrument* ins = &self.instr[o.instrument]
+        cdef int64_t k = o.account * self.n_cur + ins.currency, new
+        if o.side == 1:
+            new = self.hold_for(ins, o.hold_price, o.leaves)
+            self.cash_avail[k] -= new - o.hold_cash
+            self.cash_held[k] += new - o.hold_cash
+            o.hold_cash = new
+        elif not self.acct_short[o.account]:
+            self.pos_held[o.account * self.n_instr + o.instrument] += o.leaves - o.hold_qty
+            o.hold_qty = o.leaves
+        return 0
+
+    cdef inline int set_leaves(self, EOrder* o, int64_t leaves) except -1:
+        cdef int64_t k = o.account * self.n_instr + o.instrument
+        if o.side == 1:
+            self.open_buy[k] += leaves - o.leaves
+        else:
+            self.open_sell[k] += leaves - o.leaves
+        o.leaves = leaves
+        return self.set_hold(o)
+
+    cdef inline int64_t notional(self, EInstrument* ins, int64_t px, int64_t q) noexcept:
+        return <int64_t>((<i128>px * q * ins.mult) // ins.div)
+
+    cdef int book_position(self, int32_t a, int32_t i, int64_t px, int64_t delta) except -1:
+        """Position, cost basis and realized P&L for a signed fill of `delta` at `px`."""
+        cdef EInstrument* ins = &self.instr[i]
+        cdef int64_t k = a * self.n_instr + i
+        cdef int64_t p = self.pos[k], r, removed, n_r, rest, mag = delta if delta > 0 else -delta
+        cdef int64_t sign = 1 if delta > 0 else -1
+        cdef int64_t abs_p = p if p > 0 else -p
+        if p == 0 or (p > 0) == (delta > 0):
+            self.cost[k] += sign * self.notional(ins, px, mag)
+            self.pos[k] = p + delta
+            return 0
+        r = mag if mag < abs_p else abs_p
+        # cost * r / |p| truncated toward zero (C division), magnitude taken below
+        removed = <int64_t>((<i128>self.cost[k] * r) / abs_p)
+        n_r = self.notional(ins, px, r)
+        if p > 0:
+            self.realized[k] += n_r - removed
+        else:
+            self.realized[k] += (-removed) - n_r
+        self.cost[k] -= removed
+        self.pos[k] = p + sign * r
+        rest = mag - r
+        if rest > 0:
+            self.cost[k] += sign * self.notional(ins, px, rest)
+            self.pos[k] += sign * rest
+        return 0
+
+    cdef int fill(self, int32_t slot, int64_t px, int64_t q, uint8_t liq, int64_t other) except -1:
+        cdef EOrder* o = &self.orders[slot]
+        cdef EInstrument* ins = &self.instr[o.instrument]
+        cdef int64_t k = o.account * self.n_cur + ins.currency
+        cdef int64_t n = self.notional(ins, px, q)
+        cdef int64_t fee = <int64_t>((<i128>n * (ins.maker_bps if liq == LIQ_MAKER else ins.taker_bps)) // 10000)
+        cdef EEvent* e
+        self.fees[ins.currency] += fee
+        o.cum_qty += q
+        o.px_qty += <i128>px * q
+        self.set_leaves(o, o.leaves - q)
+        if o.side == 1:
+            self.cash_avail[k] -= n + fee
+            self.book_position(o.account, o.instrument, px, q)
+        else:
+            self.cash_avail[k] += n - fee
+            self.book_position(o.account, o.instrument, px, -q)
+        ins.last_px = px
+        ins.last_ts = self.cmd.ts_ns
+        self.mark_traded(o.instrument)
+        self.transition(o, LC_FILL if o.leaves == 0 else LC_PARTIAL_FILL)
+        e = self.emit_order(EV_TRADE, o, 0)
+        e.last_px = px
+        e.last_qty = q
+        e.fee = fee
+        e.liquidity = liq
+        e.other_order_id = other
+        if (o.flags & F_OCO) and o.link:
+            self.dissolve_oco(o)
+        if o.leaves == 0:
+            o.in_book = False
+            self.retire(slot)
+        return 0
+
+    cdef inline void mark_traded(self, int32_t instrument) noexcept:
+        """Remember that stops on this instrument need a look once the command settles."""
+        if not self.instr[instrument].traded:
+            self.instr[instrument].traded = True
+            self.touched[self.n_touched] = instrument
+            self.n_touched += 1
+
+    cdef int dissolve_oco(self, EOrder* o) except -1:
+        cdef int32_t sib = idmap_find(&self.index, o.link)
+        if sib != NONE:
+            self.orders[sib].link = 0
+        self.push_followup(FU_CANCEL_OCO, o.link)
+        o.link = 0
+        return 0
+
+    cdef int retire(self, int32_t slot) except -1:
+        """Forget an order that has ended: queue its follow-ups, free its slot."""
+        cdef EOrder* o = &self.orders[slot]
+        cdef int32_t parent
+        cdef EInstrument* ins
+        if (o.flags & F_OCO) and o.link:
+            self.dissolve_oco(o)
+        if o.oto_child:
+            self.push_followup(FU_RELEASE_CHILD if o.state == ST_FILLED else FU_CANCEL_CHILD,
+                               o.oto_child)
+            o.oto_child = 0
+        if (o.flags & F_OTO) and o.link:
+            parent = idmap_find(&self.index, o.link)
+            if parent != NONE:
+                self.orders[parent].oto_child = 0
+            o.link = 0
+        if o.stop_prev != NONE or self.instr[o.instrument].stop_head == slot:
+            self.unlink_stop(slot)
+        idmap_del(&self.index, o.id)
+        o.id = 0                       # marks the slot free for scans
+        o.next_free = self.free_order
+        self.free_order = slot
+        self.live_orders -= 1
+        return 0
+
+    cdef int end_order(self, int32_t slot, int lc_event, uint8_t kind, uint16_t reason) except -1:
+        cdef EOrder* o = &self.orders[slot]
+        self.transition(o, lc_event)
+        self.set_leaves(o, 0)
+        self.emit_order(kind, o, reason)
+        self.retire(slot)
+        return 0
+
+    cdef int cancel_order(self, int32_t slot, uint8_t kind, int lc_event, uint16_t reason) except -1:
+        """Engine-initiated end of a live or pending order (cancel, expiry, kill switch...)."""
+        cdef EOrder* o = &self.orders[slot]
+        if o.in_book:
+            self.book.cancel_c(o.id)     # its CANCELLED stays in the book's stream for market data
+            o.in_book = False
+        return self.end_order(slot, lc_event, kind, reason)
+
+    # ------------------------------------------------------------------ stops
+
+    cdef int link_stop(self, int32_t slot) except -1:
+        cdef EOrder* o = &self.orders[slot]
+        cdef EInstrument* ins = &self.instr[o.instrument]
+        o.stop_next = NONE
+        o.stop_prev = ins.stop_tail
+        if ins.stop_tail != NONE:
+            self.orders[ins.stop_tail].stop_next = slot
+        else:
+            ins.stop_head = slot
+        ins.stop_tail = slot
+        return 0
+
+    cdef int unlink_stop(self, int32_t slot) except -1:
+        cdef EOrder* o = &self.orders[slot]
+        cdef EInstrument* ins = &self.instr[o.instrument]
+        if o.stop_prev != NONE:
+            self.orders[o.stop_prev].stop_next = o.stop_next
+        else:
+            ins.stop_head = o.stop_next
+        if o.stop_next != NONE:
+            self.orders[o.stop_next].stop_prev = o.stop_prev
+        else:
+            ins.stop_tail = o.stop_prev
+        o.stop_prev = NONE
+        o.stop_next = NONE
+        return 0
+
+    cdef int32_t triggerable(self) noexcept:
+        """The pending stop with the lowest id whose trigger holds, among traded instruments."""
+        cdef int32_t t, slot, best = NONE
+        cdef EInstrument* ins
+        cdef EOrder* o
+        for t in range(self.n_touched):
+            ins = &self.instr[self.touched[t]]
+            if ins.stop_head == NONE or ins.last_px == 0:
+                continue
+            slot = ins.stop_head
+            while slot != NONE:
+                o = &self.orders[slot]
+                if (o.side == 1 and ins.last_px >= o.stop_price) or (o.side == 2 and ins.last_px <= o.stop_price):
+                    if best == NONE or o.id < self.orders[best].id:
+                        best = slot
+                    break
+                slot = o.stop_next
+        return best
+
+    cdef int trigger(self, int32_t slot) except -1:
+        cdef EOrder* o = &self.orders[slot]
+        self.unlink_stop(slot)
+        self.transition(o, LC_TRIGGER)
+        self.emit_order(EV_TRIGGERED, o, 0)
+        return self.enter_book(slot, False)
+
+    # ------------------------------------------------------------------ book
+
+    cdef int enter_book(self, int32_t slot, bint emit_new) except -1:
+        cdef EOrder* o = &self.orders[slot]
+        cdef EInstrument* ins = &self.instr[o.instrument]
+        cdef Command bc
+        cdef int64_t b0 = self.book.n_events
+        cdef int r
+        memset(&bc, 0, sizeof(Command))
+        bc.instrument = o.instrument
+        bc.order_id = o.id
+        bc.side = o.side
+        bc.qty = o.leaves
+        bc.display = o.display
+        bc.owner = o.account + 1
+        bc.stp = o.stp
+        bc.flags = 1 if (o.flags & F_POST_ONLY) else 0
+        if o.ord_type == OT_LIMIT or o.ord_type == OT_STOP_LIMIT:
+            bc.op = B_LIMIT
+            bc.price = o.price
+        else:
+            bc.op = B_MARKET
+            if o.ord_type == OT_STOP and o.side == 2:
+                bc.price = at_least(ceil_to_tick(<int64_t>ceil_div(<i128>o.stop_price * (10000 - ins.band_bps), 10000), ins.tick), ins.tick)
+            else:
+                bc.price = o.hold_price        # market: protection; buy stop: within its hold
+        bc.tif = BOOK_IOC if o.tif == TIF_IOC else (BOOK_FOK if o.tif == TIF_FOK else BOOK_GTC)
+        r = self.book.new_order(&bc)
+        if r != B_OK:
+            self.book.n_events = b0          # the book is unchanged; its REJECTED is ours to report
+            if emit_new:
+                return self.end_order(slot, LC_REJECT, EV_REJECTED,
+                                      R_POST_ONLY_WOULD_TAKE if r == B_POST_ONLY else R_BOOK_FULL)
+            return self.end_order(slot, LC_CANCEL, EV_CANCELLED,
+                                  R_POST_ONLY_WOULD_TAKE if r == B_POST_ONLY else R_BOOK_FULL)
+        if emit_new:
+            self.transition(o, LC_ACCEPT)
+            self.emit_order(EV_NEW, o, 0)
+        return self.process_book(b0, self.book.n_events)
+
+    cdef int process_book(self, int64_t b0, int64_t b1) except -1:
+        """Turn the book events [b0, b1) of one book operation into engine state and events."""
+        cdef Event e
+        cdef int32_t taker, maker
+        cdef int64_t i
+        cdef EOrder* o
+        cdef EEvent* ev
+        cdef uint16_t reason
+        for i in range(b0, b1):
+            e = self.book.events[i]
+            if e.kind == B_FILL:
+                taker = idmap_find(&self.index, e.order_id)
+                maker = idmap_find(&self.index, e.other_id)
+                self.fill(taker, e.price, e.qty, LIQ_TAKER, e.other_id)
+                self.fill(maker, e.price, e.qty, LIQ_MAKER, e.order_id)
+            elif e.kind == B_RESTED:
+                self.orders[idmap_find(&self.index, e.order_id)].in_book = True
+            elif e.kind == B_CANCELLED:
+                taker = idmap_find(&self.index, e.order_id)
+                self.orders[taker].in_book = False
+                reason = (R_IOC_REMAINDER if e.reason == B_IOC else
+                          R_FOK_UNFILLABLE if e.reason == B_FOK else R_SELF_TRADE)
+                self.end_order(taker, LC_CANCEL, EV_CANCELLED, reason)
+            elif e.kind == B_REDUCED and e.reason == B_SELF_TRADE:
+                taker = idmap_find(&self.index, e.order_id)
+                o = &self.orders[taker]
+                o.qty -= e.qty
+                self.set_leaves(o, o.leaves - e.qty)
+                self.transition(o, LC_RESTATE)
+                ev = self.emit_order(EV_RESTATED, o, R_SELF_TRADE)
+                ev.last_qty = e.qty
+        return 0
+
+    # ------------------------------------------------------------------ NEW_ORDER
+
+    cdef int throttled(self, ECommand* c) noexcept:
+        cdef ESession* s = &self.sess[c.session]
+        cdef i128 cap, t
+        cdef int64_t dt
+        if s.rate <= 0:
+            return False
+        cap = <i128>s.rate * 1000000000
+        dt = c.ts_ns - s.last_ts
+        if dt > 0:
+            t = s.tokens_ns + <i128>dt * s.rate
+            s.tokens_ns = t if t < cap else cap
+            s.last_ts = c.ts_ns
+        if s.tokens_ns < 1000000000:
+            return True
+        s.tokens_ns -= 1000000000
+        return False
+
+    cdef bint reference(self, EInstrument* ins, int64_t* ref, int64_t* ref_ts) noexcept:
+        if ins.last_px and (not ins.ref_px or ins.last_ts >= ins.ref_ts):
+            ref[0], ref_ts[0] = ins.last_px, ins.last_ts
+            return True
+        if ins.ref_px:
+            ref[0], ref_ts[0] = ins.ref_px, ins.ref_ts
+            return True
+        return False
+
+    cdef uint16_t check_terms(self, EInstrument* ins, uint8_t ord_type, int64_t price,
+                              int64_t stop_price, int64_t qty) noexcept:
+        """Checks 8 and 9 (without display) for an order type and its terms."""
+        if ord_type == OT_LIMIT or ord_type == OT_STOP_LIMIT:
+            if price <= 0:
+                return R_INVALID_PRICE
+            if price % ins.tick:
+                return R_PRICE_OFF_TICK
+        elif price != 0:
+            return R_INVALID_PRICE
+        if ord_type == OT_STOP or ord_type == OT_STOP_LIMIT:
+            if stop_price <= 0 or stop_price % ins.tick:
+                return R_INVALID_STOP_PRICE
+        elif stop_price != 0:
+            return R_INVALID_STOP_PRICE
+        if qty <= 0:
+            return R_INVALID_QTY
+        if qty % ins.lot:
+            return R_QTY_OFF_LOT
+        if qty < ins.min_qty:
+            return R_QTY_BELOW_MIN
+        if ins.max_qty and qty > ins.max_qty:
+            return R_QTY_ABOVE_MAX
+        return R_OK
+
+    cdef uint16_t check_collar(self, EInstrument* ins, uint8_t ord_type, int64_t price) noexcept:
+        cdef int64_t ref, ref_ts, diff
+        if (ord_type == OT_LIMIT or ord_type == OT_STOP_LIMIT) and ins.band_bps > 0 \
+                and self.reference(ins, &ref, &ref_ts):
+            diff = price - ref if price > ref else ref - price
+            if <i128>diff * 10000 > <i128>ins.band_bps * ref:
+                return R_PRICE_OUTSIDE_COLLAR
+        return R_OK
+
+    cdef int64_t hold_price_of(self, EInstrument* ins, uint8_t ord_type, uint8_t side,
+                               int64_t price, int64_t stop_price) noexcept:
+        if ord_type == OT_STOP:
+            if side == 1:
+                return at_least(floor_to_tick(<int64_t>((<i128>stop_price * (10000 + ins.band_bps)) // 10000), ins.tick), ins.tick)
+            return stop_price
+        return price
+
+    cdef int new_order(self, ECommand* c) except -1:
+        cdef int32_t sess = c.session, acct = c.account, inst = c.instrument, slot, link_slot = NONE
+        cdef int64_t oid, ref, ref_ts, hold_price, protection = 0, limit, k, hold
+        cdef uint16_t r
+        cdef EInstrument* ins
+        cdef EOrder* o
+        if sess < 0 or sess >= self.n_sess:
+            return self.reject_new(c, 0, R_ACCOUNT_NOT_PERMITTED)
+        if self.cl_find(sess, c.clordid) != -1:
+            return self.reject_new(c, 0, R_DUPLICATE_CLORDID)
+        oid = self.next_order_id
+        self.next_order_id += 1
+        self.cl_put(sess, c.clordid, oid)
+        if self.sess[sess].kill:
+            return self.reject_new(c, oid, R_SESSION_KILL_SWITCH)
+        if self.throttled(c):
+            return self.reject_new(c, oid, R_THROTTLED)
+        if acct < 0 or acct >= self.n_acct:
+            return self.reject_new(c, oid, R_UNKNOWN_ACCOUNT)
+        if not self.sess_acct_ok[sess * self.n_acct + acct]:
+            return self.reject_new(c, oid, R_ACCOUNT_NOT_PERMITTED)
+        if self.acct_kill[acct]:
+            return self.reject_new(c, oid, R_ACCOUNT_KILL_SWITCH)
+        if inst < 0 or inst >= self.n_instr:
+            return self.reject_new(c, oid, R_UNKNOWN_INSTRUMENT)
+        if not self.acct_instr_ok[acct * self.n_instr + inst]:
+            return self.reject_new(c, oid, R_ACCOUNT_NOT_PERMITTED)
+        ins = &self.instr[inst]
+        if ins.status == 1:
+            return self.reject_new(c, oid, R_INSTRUMENT_HALTED)
+        if ins.status == 2:
+            return self.reject_new(c, oid, R_INSTRUMENT_CLOSED)
+        if c.side != 1 and c.side != 2:
+            return self.reject_new(c, oid, R_INVALID_SIDE)
+        if c.ord_type < OT_MARKET or c.ord_type > OT_STOP_LIMIT:
+            return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
+        if c.tif != TIF_DAY and c.tif != TIF_GTC and c.tif != TIF_IOC and c.tif != TIF_FOK and c.tif != TIF_GTD:
+            return self.reject_new(c, oid, R_INVALID_TIF)
+        if c.tif == TIF_GTD and (c.ord_type == OT_MARKET or c.ord_type == OT_STOP):
+            return self.reject_new(c, oid, R_INVALID_TIF)
+        if c.tif == TIF_GTD and c.expire_ts_ns <= c.ts_ns:
+            return self.reject_new(c, oid, R_INVALID_EXPIRY)
+        if c.stp > 4:
+            return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
+        r = self.check_terms(ins, c.ord_type, c.price, c.stop_price, c.qty)
+        if r:
+            return self.reject_new(c, oid, r)
+        if c.display < 0 or c.display % ins.lot or c.display > c.qty:
+            return self.reject_new(c, oid, R_INVALID_DISPLAY)
+        if c.flags & (F_OCO | F_OTO):
+            if (c.flags & F_OCO) and (c.flags & F_OTO):
+                return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
+            link_slot = idmap_find(&self.index, c.link) if c.link > 0 else NONE
+            if link_slot == NONE or self.orders[link_slot].account != acct:
+                return self.reject_new(c, oid, R_UNKNOWN_ORDER)
+            o = &self.orders[link_slot]
+            if (c.flags & F_OCO and ((o.flags & F_OCO and o.link) or o.oto_child or (o.flags & F_OTO))) \
+                    or (c.flags & F_OTO and (o.oto_child or (o.flags & F_OCO and o.link))) \
+                    or (c.flags & F_OTO and c.ord_type != OT_LIMIT):
+                return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
+        r = self.check_collar(ins, c.ord_type, c.price)
+        if r:
+            return self.reject_new(c, oid, r)
+        if c.ord_type == OT_MARKET:
+            if not self.reference(ins, &ref, &ref_ts) or c.ts_ns - ref_ts > ins.ref_max_age_ns:
+                return self.reject_new(c, oid, R_NO_FRESH_REFERENCE)
+            if c.side == 1:
+                protection = floor_to_tick(<int64_t>((<i128>ref * (10000 + ins.band_bps)) // 10000), ins.tick)
+            else:
+                protection = ceil_to_tick(<int64_t>ceil_div(<i128>ref * (10000 - ins.band_bps), 10000), ins.tick)
+            protection = at_least(protection, ins.tick)
+            hold_price = protection
+        else:
+            hold_price = self.hold_price_of(ins, c.ord_type, c.side, c.price, c.stop_price)
+        if ins.max_notional and self.notional(ins, hold_price, c.qty) > ins.max_notional:
+            return self.reject_new(c, oid, R_NOTIONAL_ABOVE_MAX)
+        k = acct * self.n_instr + inst
+        limit = self.max_pos[k]
+        if limit:
+            if (c.side == 1 and self.pos[k] + self.open_buy[k] + c.qty > limit) or \
+                    (c.side == 2 and self.pos[k] - self.open_sell[k] - c.qty < -limit):
+                return self.reject_new(c, oid, R_POSITION_LIMIT)
+        if c.side == 1:
+            hold = self.hold_for(ins, hold_price, c.qty)
+            if self.cash_avail[acct * self.n_cur + ins.currency] < hold:
+                return self.reject_new(c, oid, R_INSUFFICIENT_BUYING_POWER)
+        elif not self.acct_short[acct] and self.pos[k] - self.pos_held[k] < c.qty:
+            return self.reject_new(c, oid, R_INSUFFICIENT_POSITION)
+        if self.free_order != NONE:
+            slot = self.free_order
+            self.free_order = self.orders[slot].next_free
+        elif self.high_water < self.max_orders:
+            slot = self.high_water
+            self.high_water += 1
+        else:
+            return self.reject_new(c, oid, R_BOOK_FULL)
+        o = &self.orders[slot]
+        self.live_orders += 1
+        memset(o, 0, sizeof(EOrder))
+        o.id = oid
+        o.price = c.price
+        o.stop_price = c.stop_price
+        o.qty = c.qty
+        o.display = c.display
+        o.expire_ts = c.expire_ts_ns if c.tif == TIF_GTD else 0
+        o.hold_price = hold_price
+        o.session = sess
+        o.account = acct
+        o.instrument = inst
+        o.side = c.side
+        o.ord_type = c.ord_type
+        o.tif = c.tif
+        o.state = ST_PENDING_NEW
+        o.flags = c.flags & (F_POST_ONLY | F_OCO | F_OTO)
+        o.stp = c.stp
+        o.stop_prev = NONE
+        o.stop_next = NONE
+        memcpy(o.clordid, c.clordid, CLORDID_LEN)
+        idmap_put(&self.index, oid, slot)
+        self.set_leaves(o, c.qty)
+        if link_slot != NONE:
+            o.link = c.link
+            if c.flags & F_OCO:
+                self.orders[link_slot].link = oid
+                self.orders[link_slot].flags |= F_OCO
+            else:
+                self.orders[link_slot].oto_child = oid
+        if c.ord_type == OT_STOP or c.ord_type == OT_STOP_LIMIT or (c.flags & F_OTO):
+            self.transition(o, LC_PARK)
+            self.emit_order(EV_PENDING_TRIGGER, o, 0)
+            if not (c.flags & F_OTO):
+                self.link_stop(slot)
+                self.mark_traded(inst)     # a stop placed beyond the last trade triggers at once
+            return 0
+        return self.enter_book(slot, True)
+
+    # ------------------------------------------------------------------ order-addressed commands
+
+    cdef int32_t resolve(self, ECommand* c, int64_t* order_id, uint16_t* reason) except -2:
+        """The live order a CANCEL/REPLACE/STATUS_REQUEST names, or NONE with the reason."""
+        cdef int32_t slot
+        cdef int64_t oid
+        if c.order_id != 0:
+            slot = idmap_find(&self.index, c.order_id) if c.order_id > 0 else NONE
+            if slot == NONE or (c.session != ADMIN and
+                                not self.sess_acct_ok[c.session * self.n_acct + self.orders[slot].account]):
+                order_id[0] = 0         # not live, or not yours: say nothing about it
+                reason[0] = R_UNKNOWN_ORDER
+                return NONE
+            order_id[0] = c.order_id
+            return slot
+        oid = self.cl_find(c.session, c.orig_clordid)
+        if oid <= 0:
+            order_id[0] = 0
+            reason[0] = R_UNKNOWN_ORDER
+            return NONE
+        order_id[0] = oid
+        slot = idmap_find(&self.index, oid)
+        if slot == NONE:
+            reason[0] = R_ORDER_DONE
+        return slot
+
+    cdef inline bint session_ok(self, int32_t session) noexcept:
+        return session == ADMIN or (0 <= session < self.n_sess)
+
+    cdef int cancel_cmd(self, ECommand* c) except -1:
+        cdef int64_t oid
+        cdef uint16_t reason = 0
+        cdef int32_t slot
+        cdef EOrder* o
+        cdef EEvent* e
+        cdef char old[CLORDID_LEN]
+        if not self.session_ok(c.session):
+            return self.cancel_reject(c, 0, R_ACCOUNT_NOT_PERMITTED)
+        if self.cl_find(c.session, c.clordid) != -1:
+            return self.cancel_reject(c, 0, R_DUPLICATE_CLORDID)
+        slot = self.resolve(c, &oid, &reason)
+        self.cl_put(c.session, c.clordid, oid if slot != NONE or reason == R_ORDER_DONE else 0)
+        if slot == NONE:
+            return self.cancel_reject(c, oid, reason)
+        o = &self.orders[slot]
+        memcpy(old, o.clordid, CLORDID_LEN)
+        memcpy(o.clordid, c.clordid, CLORDID_LEN)
+        self.cancel_order(slot, EV_CANCELLED, LC_CANCEL, R_USER_CANCEL)
+        memcpy(self.events[self.n_events - 1].orig_clordid, old, CLORDID_LEN)
+        return 0
+
+    cdef int replace_cmd(self, ECommand* c) except -1:
+        cdef int64_t oid, new_hold_price, new_leaves, delta, k, new_hold, b0
+        cdef uint16_t reason = 0
+        cdef int32_t slot
+        cdef int r
+        cdef EOrder* o
+        cdef EInstrument* ins
+        cdef EEvent* e
+        cdef char old[CLORDID_LEN]
+        if not self.session_ok(c.session):
+            return self.cancel_reject(c, 0, R_ACCOUNT_NOT_PERMITTED)
+        if self.cl_find(c.session, c.clordid) != -1:
+            return self.cancel_reject(c, 0, R_DUPLICATE_CLORDID)
+        if c.session != ADMIN and self.throttled(c):
+            self.cl_put(c.session, c.clordid, 0)
+            return self.cancel_reject(c, 0, R_THROTTLED)
+        slot = self.resolve(c, &oid, &reason)
+        self.cl_put(c.session, c.clordid, oid if slot != NONE or reason == R_ORDER_DONE else 0)
+        if slot == NONE:
+            return self.cancel_reject(c, oid, reason)
+        o = &self.orders[slot]
+        ins = &self.instr[o.instrument]
+        reason = self.check_terms(ins, o.ord_type, c.price, c.stop_price, c.qty)
+        if not reason and c.qty <= o.cum_qty:
+            reason = R_QTY_NOT_ABOVE_FILLED
+        if not reason:
+            reason = self.check_collar(ins, o.ord_type, c.price)
+        new_hold_price = self.hold_price_of(ins, o.ord_type, o.side, c.price, c.stop_price)
+        if not reason and ins.max_notional and self.notional(ins, new_hold_price, c.qty) > ins.max_notional:
+            reason = R_NOTIONAL_ABOVE_MAX
+        new_leaves = c.qty - o.cum_qty
+        delta = new_leaves - o.leaves
+        k = o.account * self.n_instr + o.instrument
+        if not reason and delta > 0 and self.max_pos[k]:
+            if (o.side == 1 and self.pos[k] + self.open_buy[k] + delta > self.max_pos[k]) or \
+                    (o.side == 2 and self.pos[k] - self.open_sell[k] - delta < -self.max_pos[k]):
+                reason = R_POSITION_LIMIT
+        if not reason:
+            if o.side == 1:
+                new_hold = self.hold_for(ins, new_hold_price, new_leaves)
+                if new_hold > o.hold_cash and \
+                        self.cash_avail[o.account * self.n_cur + ins.currency] < new_hold - o.hold_cash:
+                    reason = R_INSUFFICIENT_BUYING_POWER
+            elif not self.acct_short[o.account] and delta > 0 and self.pos[k] - self.pos_held[k] < delta:
+                reason = R_INSUFFICIENT_POSITION
+        b0 = self.book.n_events
+        if not reason and o.in_book:
+            r = self.book.replace_c(o.id, c.price, new_leaves)
+            if r != B_OK:
+                self.book.n_events = b0
+                reason = R_POST_ONLY_WOULD_TAKE if r == B_POST_ONLY else R_BOOK_FULL
+        if reason:
+            return self.cancel_reject(c, oid, reason)
+        memcpy(old, o.clordid, CLORDID_LEN)
+        memcpy(o.clordid, c.clordid, CLORDID_LEN)
+        o.price = c.price
+        o.stop_price = c.stop_price
+        o.qty = c.qty
+        o.hold_price = new_hold_price
+        self.set_leaves(o, new_leaves)
+        self.transition(o, LC_REPLACE)
+        e = self.emit_order(EV_REPLACED, o, 0)
+        memcpy(e.orig_clordid, old, CLORDID_LEN)
+        if o.state == ST_PENDING_TRIGGER:
+            if not (o.flags & F_OTO):
+                self.mark_traded(o.instrument)
+            return 0
+        return self.process_book(b0, self.book.n_events)
+
+    cdef int status_request(self, ECommand* c) except -1:
+        cdef int64_t oid
+        cdef uint16_t reason = 0
+        cdef int32_t slot
+        if not self.session_ok(c.session):
+            return self.cancel_reject(c, 0, R_ACCOUNT_NOT_PERMITTED)
+        slot = self.resolve(c, &oid, &reason)
+        if slot == NONE:
+            return self.cancel_reject(c, oid, reason)
+        self.emit_order(EV_ORDER_STATUS, &self.orders[slot], 0)
+        return 0
+
+    cdef int end_matching(self, int64_t* pairs, int64_t n, uint8_t kind, int lc_event,
+                          uint16_t reason) except -1:
+        """End the orders named by (sort key, order id) pairs, in key order; returns how many."""
+        cdef int64_t i, count = 0
+        cdef int32_t slot
+        qsort(pairs, n, 2 * sizeof(int64_t), cmp_i64_pair)
+        for i in range(n):
+            slot = idmap_find(&self.index, pairs[2 * i + 1])
+            if slot != NONE:
+                self.cancel_order(slot, kind, lc_event, reason)
+                count += 1
+        return count
+
+    cdef int sweep(self, int mode, int32_t a, int32_t b, uint8_t kind, int lc_event,
+                   uint16_t reason) except -1:
+        """Collect live orders by a filter and end them in order-id (or expiry) order.
+
+        mode 0: session == a and (b < 0 or instrument == b); 1: account == a (same b filter);
+        2: instrument == a; 3: all (restricted to accounts session b may trade unless admin);
+        4: instrument == a and tif DAY; 5: GTD with expire_ts <= timer ts."""
+        cdef int64_t* pairs = <int64_t*>PyMem_Malloc((self.high_water + 1) * 2 * sizeof(int64_t))
+        cdef int64_t n = 0, count
+        cdef int32_t slot
+        cdef EOrder* o
+        cdef bint take
+        if pairs == NULL:
+            raise MemoryError()
+        try:
+            for slot in range(self.high_water):
+                o = &self.orders[slot]
+                if o.id == 0:
+                    continue
+                if mode == 0:
+                    take = o.session == a and (b < 0 or o.instrument == b)
+                elif mode == 1:
+                    take = o.account == a and (b < 0 or o.instrument == b)
+                elif mode == 2:
+                    take = o.instrument == a
+                elif mode == 3:
+                    take = True
+                elif mode == 4:
+                    take = o.instrument == a and o.tif == TIF_DAY
+                else:
+                    take = o.tif == TIF_GTD and o.expire_ts <= self.cmd.ts_ns
+                if take:
+                    pairs[2 * n] = o.expire_ts if mode == 5 else o.id
+                    pairs[2 * n + 1] = o.id
+                    n += 1
+            count = self.end_matching(pairs, n, kind, lc_event, reason)
+        finally:
+            PyMem_Free(pairs)
+        return count
+
+    cdef int mass_cancel(self, ECommand* c) except -1:
+        cdef int count = 0
+        cdef int32_t s = c.session
+        cdef EEvent* e
+        if not self.session_ok(s):
+            return 0
+        if c.instrument < -1 or c.instrument >= self.n_instr:
+            return 0
+        if c.scope == SC_SESSION:
+            if s != ADMIN:
+                count = self.sweep(0, s, c.instrument, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
+        elif c.scope == SC_ACCOUNT:
+            if 0 <= c.account < self.n_acct and (s == ADMIN or self.sess_acct_ok[s * self.n_acct + c.account]):
+                count = self.sweep(1, c.account, c.instrument, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
+            elif not 0 <= c.account < self.n_acct:
+                return 0
+        elif c.scope == SC_INSTRUMENT or c.scope == SC_ALL:
+            if c.scope == SC_INSTRUMENT and not 0 <= c.instrument < self.n_instr:
+                return 0
+            count = self.sweep_permitted(s, c.instrument if c.scope == SC_INSTRUMENT else -1)
+        else:
+            return 0
+        e = self.emit(EV_MASS_CANCEL_DONE)
+        e.qty = count
+        e.session = s
+        e.account = c.account
+        e.instrument = c.instrument
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return 0
+
+    cdef int sweep_permitted(self, int32_t s, int32_t instrument) except -1:
+        """Mass cancel by instrument / all: only orders of accounts the session may trade."""
+        cdef int64_t* pairs = <int64_t*>PyMem_Malloc((self.high_water + 1) * 2 * sizeof(int64_t))
+        cdef int64_t n = 0, count
+        cdef int32_t slot
+        cdef EOrder* o
+        if pairs == NULL:
+            raise MemoryError()
+        try:
+            for slot in range(self.high_water):
+                o = &self.orders[slot]
+                if o.id == 0:
+                    continue
+                if (instrument < 0 or o.instrument == instrument) and \
+                        (s == ADMIN or self.sess_acct_ok[s * self.n_acct + o.account]):
+                    pairs[2 * n] = o.id
+                    pairs[2 * n + 1] = o.id
+                    n += 1
+            count = self.end_matching(pairs, n, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
+        finally:
+            PyMem_Free(pairs)
+        return count
+
+    # ------------------------------------------------------------------ the loop
+
+    cdef int settle(self) except -1:
+        """Run follow-ups, then stop triggers, until neither has anything left."""
+        cdef int64_t fi = 0, kind, target
+        cdef int32_t slot, i
+        cdef EOrder* o
+        while True:
+            if fi < self.n_followups:
+                kind = self.followups[2 * fi]
+                target = self.followups[2 * fi + 1]
+                fi += 1
+                slot = idmap_find(&self.index, target)
+                if slot == NONE:
+                    continue
+                o = &self.orders[slot]
+                if kind == FU_CANCEL_OCO:
+                    self.cancel_order(slot, EV_CANCELLED, LC_CANCEL, R_OCO_SIBLING)
+                elif kind == FU_CANCEL_CHILD:
+                    self.cancel_order(slot, EV_CANCELLED, LC_CANCEL, R_OTO_PARENT_ENDED)
+                elif o.state == ST_PENDING_TRIGGER:
+                    o.link = 0
+                    self.transition(o, LC_TRIGGER)
+                    self.emit_order(EV_TRIGGERED, o, 0)
+                    self.enter_book(slot, False)
+                continue
+            slot = self.triggerable()
+            if slot == NONE:
+                break
+            self.trigger(slot)
+        self.n_followups = 0
+        for i in range(self.n_touched):
+            self.instr[self.touched[i]].traded = False
+        self.n_touched = 0
+        return 0
+
+    cdef int apply_c(self, ECommand* c) except -1:
+        cdef int k = c.kind
+        cdef int32_t i
+        self.cmd = c
+        if k == K_NEW_ORDER:
+            self.new_order(c)
+        elif k == K_CANCEL:
+            self.cancel_cmd(c)
+        elif k == K_REPLACE:
+            self.replace_cmd(c)
+        elif k == K_MASS_CANCEL:
+            self.mass_cancel(c)
+        elif k == K_SET_STATUS:
+            if 0 <= c.instrument < self.n_instr and c.status <= 2:
+                self.instr[c.instrument].status = c.status
+                if c.status == 2:
+                    self.sweep(4, c.instrument, -1, EV_EXPIRED, LC_EXPIRE, R_SESSION_CLOSE)
+        elif k == K_REFERENCE_PRICE:
+            if 0 <= c.instrument < self.n_instr and c.price > 0:
+                self.instr[c.instrument].ref_px = c.price
+                self.instr[c.instrument].ref_ts = c.ts_ns
+        elif k == K_KILL_SWITCH:
+            if c.scope == SC_ACCOUNT and 0 <= c.account < self.n_acct:
+                self.acct_kill[c.account] = (c.flags & F_ON) != 0
+                if c.flags & F_ON:
+                    self.sweep(1, c.account, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
+            elif c.scope == SC_SESSION and 0 <= c.session < self.n_sess:
+                self.sess[c.session].kill = (c.flags & F_ON) != 0
+                if c.flags & F_ON:
+                    self.sweep(0, c.session, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
+        elif k == K_TIMER:
+            self.sweep(5, 0, -1, EV_EXPIRED, LC_EXPIRE, R_GTD_EXPIRED)
+        elif k == K_STATUS_REQUEST:
+            self.status_request(c)
+        return self.settle()
+
+    # ------------------------------------------------------------------ Python API
+
+    def apply(self, cnp.ndarray commands not None):
+        if commands.dtype != COMMAND_DTYPE:
+            raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
+        if not commands.flags.c_contiguous:
+            raise ValueError("commands must be C-contiguous")
+        cdef ECommand* c = <ECommand*>cnp.PyArray_DATA(commands)
+        cdef Py_ssize_t i, n = commands.shape[0]
+        cdef int64_t before = self.n_events
+        for i in range(n):
+            self.apply_c(&c[i])
+        return self.n_events - before
+
+    def events_array(self):
+        out = np.empty(self.n_events, dtype=EVENT_DTYPE)
+        if self.n_events:
+            memcpy(cnp.PyArray_DATA(out), self.events, self.n_events * sizeof(EEvent))
+        return out
+
+    def take_events(self):
+        out = self.events_array().tolist()
+        self.clear_events()
+        return out
+
+    def clear_events(self):
+        self.n_events = 0
+        self.book.clear_events()
+
+    @property
+    def event_count(self):
+        return self.n_events
+
+    @property
+    def order_count(self):
+        return self.live_orders
+
+    def order(self, int64_t order_id):
+        cdef int32_t slot = idmap_find(&self.index, order_id)
+        if slot == NONE:
+            return None
+        return self._order_dict(&self.orders[slot])
+
+    cdef dict _order_dict(self, EOrder* o):
+        return {"order_id": o.id, "session": o.session, "account": o.account,
+                "instrument": o.instrument, "side": o.side, "ord_type": o.ord_type, "tif": o.tif,
+                "price": o.price, "stop_price": o.stop_price, "qty": o.qty, "cum_qty": o.cum_qty,
+                "leaves": o.leaves, "state": o.state, "hold_cash": o.hold_cash,
+                "hold_qty": o.hold_qty, "expire_ts_ns": o.expire_ts,
+                "clordid": o.clordid[:CLORDID_LEN].rstrip(b"\0"), "link": o.link,
+                "oto_child": o.oto_child, "in_book": bool(o.in_book),
+                "avg_px": int(o.px_qty // o.cum_qty) if o.cum_qty else 0}
+
+    def account(self, int32_t account_id):
+        if not 0 <= account_id < self.n_acct:
+            raise KeyError(f"unknown account {account_id}")
+        cash = {code: (self.cash_avail[account_id * self.n_cur + c], self.cash_held[account_id * self.n_cur + c])
+                for c, code in enumerate(self.currencies)}
+        positions = {}
+        for i in range(self.n_instr):
+            k = account_id * self.n_instr + i
+            if self.pos[k] or self.pos_held[k] or self.cost[k] or self.realized[k]:
+                positions[i] = (self.pos[k], self.pos_held[k], self.cost[k], self.realized[k])
+        return {"cash": cash, "positions": positions, "kill_switch": bool(self.acct_kill[account_id])}
+
+    def _live_slots(self):
+        cdef int32_t slot
+        out = []
+        for slot in range(self.high_water):
+            if self.orders[slot].id:
+                out.append((self.orders[slot].id, slot))
+        out.sort()
+        return [s for _, s in out]
+
+    def state(self):
+        cdef int32_t slot, i, a
+        cdef EOrder* o
+        orders = []
+        for slot in self._live_slots():
+            o = &self.orders[slot]
+            orders.append((o.id, o.session, o.account, o.instrument, o.side, o.ord_type, o.tif,
+                           o.price, o.stop_price, o.qty, o.cum_qty, o.leaves, o.state,
+                           o.hold_cash, o.hold_qty, o.expire_ts, o.clordid[:CLORDID_LEN].rstrip(b"\0")))
+        books = tuple((tuple(self.book.depth(i, 1, 1 << 30)), tuple(self.book.depth(i, 2, 1 << 30)))
+                      for i in range(self.n_instr))
+        accounts = []
+        for a in range(self.n_acct):
+            cash = tuple((code, self.cash_avail[a * self.n_cur + c], self.cash_held[a * self.n_cur + c])
+                         for c, code in enumerate(self.currencies))
+            pos = []
+            for i in range(self.n_instr):
+                k = a * self.n_instr + i
+                if self.pos[k] or self.pos_held[k] or self.cost[k] or self.realized[k]:
+                    pos.append((i, self.pos[k], self.pos_held[k], self.cost[k], self.realized[k]))
+            accounts.append((cash, tuple(pos), bool(self.acct_kill[a])))
+        fees = tuple((code, self.fees[c]) for c, code in enumerate(self.currencies) if self.fees[c])
+        instruments = tuple((self.instr[i].status, self.instr[i].last_px, self.instr[i].last_ts,
+                             self.instr[i].ref_px, self.instr[i].ref_ts) for i in range(self.n_instr))
+        sessions = tuple((bool(self.sess[i].kill), int(self.sess[i].tokens_ns), self.sess[i].last_ts)
+                         for i in range(self.n_sess))
+        return (self.next_order_id, self.next_exec_id, tuple(orders), books, tuple(accounts), fees,
+                instruments, sessions)
+
+    def state_hash(self):
+        return hashlib.blake2b(repr(self.state()).encode(), digest_size=16).hexdigest()
+
+    def check_invariants(self):
+        cdef int32_t a, c, i, slot
+        cdef EOrder* o
+        problems = []
+        for c in range(len(self.currencies)):
+            total = self.fees[c]
+            for a in range(self.n_acct):
+                total += self.cash_avail[a * self.n_cur + c] + self.cash_held[a * self.n_cur + c]
+            if total != self.initial_cash[c]:
+                problems.append(f"{self.currencies[c]}: cash+holds+fees {total} != {self.initial_cash[c]}")
+        for i in range(self.n_instr):
+            total = sum(self.pos[a * self.n_instr + i] for a in range(self.n_acct))
+            if total != self.initial_pos[i]:
+                problems.append(f"instrument {i}: positions sum {total} != {self.initial_pos[i]}")
+        held_cash = {}
+        held_qty = {}
+        open_b = {}
+        open_s = {}
+        for slot in self._live_slots():
+            o = &self.orders[slot]
+            kc = (o.account, self.instr[o.instrument].currency)
+            held_cash[kc] = held_cash.get(kc, 0) + o.hold_cash
+            kq = (o.account, o.instrument)
+            held_qty[kq] = held_qty.get(kq, 0) + o.hold_qty
+            if o.side == 1:
+                open_b[kq] = open_b.get(kq, 0) + o.leaves
+            else:
+                open_s[kq] = open_s.get(kq, 0) + o.leaves
+            if o.leaves <= 0 or o.cum_qty + o.leaves > o.qty:
+                problems.append(f"order {o.id}: qty {o.qty} cum {o.cum_qty} leaves {o.leaves}")
+        for a in range(self.n_acct):
+            for c in range(len(self.currencies)):
+                if self.cash_held[a * self.n_cur + c] != held_cash.get((a, c), 0):
+                    problems.append(f"account {a} {self.currencies[c]}: held {self.cash_held[a * self.n_cur + c]} != orders' holds {held_cash.get((a, c), 0)}")
+                if self.cash_avail[a * self.n_cur + c] < 0:
+                    problems.append(f"account {a} {self.currencies[c]}: available cash negative")
+            for i in range(self.n_instr):
+                k = a * self.n_instr + i
+                if self.pos_held[k] != held_qty.get((a, i), 0):
+                    problems.append(f"account {a} instrument {i}: held qty {self.pos_held[k]} != {held_qty.get((a, i), 0)}")
+                if self.open_buy[k] != open_b.get((a, i), 0) or self.open_sell[k] != open_s.get((a, i), 0):
+                    problems.append(f"account {a} instrument {i}: open quantities out of step")
+        if problems:
+            raise AssertionError("; ".join(problems))
+        self.book.validate()
