@@ -243,6 +243,7 @@ class Journal:
         except JournalFailed:
             pass
         self._closed = True
+        self._encoder.fail(JournalError("journal is closed"))
         self._writer.stop()
         self._writer.join()
         seg = self._writer.segment

@@ -13,7 +13,8 @@ import crc32c
 import pytest
 
 from journal_helpers import SMALL, flip_byte, payload_for, record_offsets, segments, write_journal
-from ordex.core.journal import Journal, JournalConfig, JournalCorrupt, JournalLocked, read_journal
+from ordex.core.journal import (Journal, JournalConfig, JournalCorrupt, JournalError, JournalLocked,
+                                read_journal)
 from ordex.core.journal_segments import SEGMENT_HEADER_SIZE, scan_directory
 from ordex.ext.journal import RECORD_HEADER_SIZE
 
@@ -52,6 +53,18 @@ def test_appends_continue_after_reopen(jdir):
             assert journal.append(1, seq, payload_for(seq)) == seq
     records = list(read_journal(jdir))
     assert records[:500] == first and [r[0] for r in records] == list(range(1, 701))
+
+
+def test_appending_to_a_closed_journal_is_refused(jdir):
+    journal = Journal.open(jdir, SMALL)
+    journal.append(1, 0, b"kept")
+    journal.close()
+    with pytest.raises(JournalError, match="closed"):
+        journal.append(1, 0, b"lost")
+    with pytest.raises(JournalError, match="closed"):
+        journal.flush()
+    journal.close()
+    assert [r[3] for r in read_journal(jdir)] == [b"kept"]
 
 
 def test_empty_journal_and_first_seq(jdir):
