@@ -13,6 +13,7 @@ from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from ordex.ext.book cimport (CANCELLED as B_CANCELLED, FILL as B_FILL, FOK_UNFILLABLE as B_FOK,
                              IOC_REMAINDER as B_IOC, LIMIT as B_LIMIT, MARKET as B_MARKET,
@@ -1245,6 +1246,27 @@ cdef class Engine:
         for i in range(n):
             self.apply_c(&c[i])
         return self.n_events - before
+
+    def apply_timed(self, cnp.ndarray commands not None, cnp.ndarray latency_ns not None):
+        """apply(), recording each command's latency (CLOCK_MONOTONIC, ns; the clock reads are
+        included) and draining events before each command as a consumer would."""
+        if commands.dtype != COMMAND_DTYPE or latency_ns.dtype != np.int64:
+            raise TypeError("commands must be COMMAND_DTYPE and latency_ns int64")
+        if latency_ns.shape[0] < commands.shape[0] or not latency_ns.flags.c_contiguous \
+                or not commands.flags.c_contiguous:
+            raise ValueError("latency_ns must be C-contiguous and as long as commands")
+        cdef ECommand* c = <ECommand*>cnp.PyArray_DATA(commands)
+        cdef int64_t* lat = <int64_t*>cnp.PyArray_DATA(latency_ns)
+        cdef Py_ssize_t i, n = commands.shape[0]
+        cdef timespec t0, t1
+        for i in range(n):
+            self.n_events = 0
+            self.book.n_events = 0
+            clock_gettime(CLOCK_MONOTONIC, &t0)
+            self.apply_c(&c[i])
+            clock_gettime(CLOCK_MONOTONIC, &t1)
+            lat[i] = (t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec)
+        return n
 
     def events_array(self):
         out = np.empty(self.n_events, dtype=EVENT_DTYPE)

@@ -25,6 +25,9 @@ class Workload:
     main: np.ndarray
     max_orders: int
     mix: dict[str, float] = field(default_factory=dict)
+    # per main command: the order's total quantity (filled + new remaining) for moves, as an
+    # order-entry protocol states it (FIX OrderQty); `qty` elsewhere
+    totals: np.ndarray | None = None
 
 
 class _LiveSet:
@@ -62,6 +65,8 @@ def exchange_core_mix(n: int, seed: int = 1, resting: int = 1000, half_range: in
     scratch.add_instrument(0)
     live = _LiveSet()
     rows: list[tuple] = []
+    totals: list[int] = []
+    filled: dict[int, int] = {}
     next_id = 1
     counts = {"gtc": 0, "ioc": 0, "cancel": 0, "move": 0}
     row = np.zeros(1, dtype=COMMAND_DTYPE)
@@ -69,9 +74,13 @@ def exchange_core_mix(n: int, seed: int = 1, resting: int = 1000, half_range: in
     def apply(op: int, oid: int, side: int, price: int, qty: int, tif: int, owner: int) -> None:
         row[0] = (oid, price, qty, 0, owner, 0, op, side, tif, 0, 0, 0, 0, 0, 0)
         rows.append(row[0].item())
+        totals.append(qty + filled.get(oid, 0) if op == Op.REPLACE else qty)
         scratch.execute(row)
         for ev in scratch.take_events():
             kind = ev[7]
+            if kind == EventKind.FILL:
+                filled[ev[0]] = filled.get(ev[0], 0) + ev[3]
+                filled[ev[1]] = filled.get(ev[1], 0) + ev[3]
             for x in (ev[0], ev[1]):
                 if x and scratch.order(x) is None:
                     live.discard(x)
@@ -131,7 +140,8 @@ def exchange_core_mix(n: int, seed: int = 1, resting: int = 1000, half_range: in
     total = sum(counts.values())
     return Workload("exchange_core_mix", arr[:n_setup].copy(), arr[n_setup:].copy(),
                     max_orders=max(4 * resting, 1024),
-                    mix={k: round(v / total, 4) for k, v in counts.items()})
+                    mix={k: round(v / total, 4) for k, v in counts.items()},
+                    totals=np.array(totals[n_setup:], dtype=np.int64))
 
 
 def insert_heavy(n: int, seed: int = 2, half_range: int = 50) -> Workload:
@@ -152,7 +162,7 @@ def insert_heavy(n: int, seed: int = 2, half_range: int = 50) -> Workload:
     arr["side"] = side
     arr["tif"] = TimeInForce.GTC
     return Workload("insert_heavy", np.zeros(0, dtype=COMMAND_DTYPE), arr, max_orders=n + 1024,
-                    mix={"gtc": 1.0, "crossing": 0.5})
+                    mix={"gtc": 1.0, "crossing": 0.5}, totals=arr["qty"].copy())
 
 
 def as_calls(cmds: np.ndarray) -> list[tuple]:
