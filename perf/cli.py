@@ -10,6 +10,7 @@ from ordex.perf.report import Report
 # name -> (module, what it measures)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "book": ("ordex.perf.book", "order book: exchange-core mix and insert-heavy, per-call and batch"),
+    "engine": ("ordex.perf.engine", "full engine path (risk, lifecycle, book, accounts) on the exchange-core mix"),
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
     "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
 }
