@@ -173,7 +173,7 @@ class Journal:
                     log.warning("journal: removing %s, a segment whose creation did not finish",
                                 entry.path)
                     ops.unlink(entry.path)
-            scan = scan_directory(directory)
+            scan = scan_directory(directory, exclusive=True)
             prealloc = Preallocator(config.preallocate, config.segment_bytes,
                                     config.prealloc_chunk_bytes, ops)
             if scan.segments:

@@ -244,8 +244,14 @@ class ScanResult:
         return self.segments[-1].torn if self.segments else None
 
 
-def _open_map(path: Path) -> tuple[mmap.mmap | bytes, int]:
+def _load(path: Path, exclusive: bool) -> tuple[mmap.mmap | bytes, int]:
+    """The segment's bytes.  Mapped only when `exclusive` (the caller holds the directory lock and
+    no writer runs): a writer truncating a segment at rotation under a mapping would make the
+    next access past the new end a SIGBUS.  Otherwise a copy, which is always safe."""
     with open(path, "rb") as f:
+        if not exclusive:
+            data = f.read()
+            return data, len(data)
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             return b"", 0
@@ -295,9 +301,10 @@ def classify_stop(buf, path: Path, offset: int, seq: int, status: Status,
     return TornTail(str(path), offset, seq, status, extent - offset)
 
 
-def scan_segment(path: Path, first_seq: int, is_last: bool, columns: RecordColumns) -> SegmentInfo:
+def scan_segment(path: Path, first_seq: int, is_last: bool, columns: RecordColumns,
+                 exclusive: bool = False) -> SegmentInfo:
     """Check every record of one segment (see the module docstring for what a failure means)."""
-    buf, size = _open_map(path)
+    buf, size = _load(path, exclusive)
     try:
         header = decode_segment_header(buf, path)
         if header.first_seq != first_seq:
@@ -317,9 +324,11 @@ def scan_segment(path: Path, first_seq: int, is_last: bool, columns: RecordColum
             buf.close()
 
 
-def scan_directory(directory: Path | str, *, columns: int = 65536) -> ScanResult:
+def scan_directory(directory: Path | str, *, columns: int = 65536,
+                   exclusive: bool = False) -> ScanResult:
     """Check every record of every segment, and that the sequence runs on from segment to
-    segment.  Nothing is changed on disk (see `repair_torn_tail`)."""
+    segment.  Nothing is changed on disk (see `repair_torn_tail`).  exclusive: the caller holds
+    the directory lock, so segments may be memory-mapped instead of read."""
     result = ScanResult()
     cols = RecordColumns(columns)
     segments = list_segments(directory)
@@ -332,7 +341,7 @@ def scan_directory(directory: Path | str, *, columns: int = 65536) -> ScanResult
                 raise JournalCorrupt(path, 0, first_seq, f"{what}: {prev.path.name} ends at sequence "
                                                          f"{prev.last_seq}, this segment starts at "
                                                          f"{first_seq} (expected {prev.last_seq + 1})")
-        result.segments.append(scan_segment(path, first_seq, is_last, cols))
+        result.segments.append(scan_segment(path, first_seq, is_last, cols, exclusive))
     return result
 
 
@@ -369,7 +378,7 @@ def iter_segment_records(directory: Path | str, from_seq: int, to_seq: int | Non
                                                      f"sequence {expected}")
         if to_seq is not None and first_seq > to_seq:
             return
-        buf, size = _open_map(path)
+        buf, size = _load(path, exclusive=False)
         it = None
         try:
             header = decode_segment_header(buf, path)
@@ -381,6 +390,10 @@ def iter_segment_records(directory: Path | str, from_seq: int, to_seq: int | Non
                 if to_seq is not None and rec[0] > to_seq:
                     return
                 yield rec
+                # Stop at to_seq without looking at what follows: on a live journal that may be
+                # a record still being written.
+                if rec[0] == to_seq:
+                    return
             classify_stop(buf, path, it.offset, it.next_seq, Status(it.status),
                           i == len(segments) - 1)
             expected = it.next_seq
