@@ -184,6 +184,8 @@ class Engine:
     def account(self, account_id: int) -> dict[str, Any]:
         """cash {currency: (available, held)}, positions {instrument: (qty, held_qty, cost,
         realized)}, kill switch."""
+    def unrealized_pnl(self, account_id: int, instrument: int, mark_px: int | None = None) -> int | None:
+        """Position value at the mark (default: the instrument's reference) minus cost basis."""
     def state(self) -> tuple:
         """Canonical state, equal between implementations:
         (next_order_id, next_exec_id,

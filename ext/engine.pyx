@@ -1319,6 +1319,24 @@ cdef class Engine:
                 positions[i] = (self.pos[k], self.pos_held[k], self.cost[k], self.realized[k])
         return {"cash": cash, "positions": positions, "kill_switch": bool(self.acct_kill[account_id])}
 
+    def unrealized_pnl(self, int32_t account_id, int32_t instrument, mark_px=None):
+        """Unrealized P&L (cash increments) of a position at a mark price: the position's value at
+        the mark minus its cost basis.  The mark defaults to the instrument's reference (the later
+        of last trade and external reference); None when there is no mark."""
+        cdef int64_t ref, ref_ts, mark, p, k
+        if not 0 <= account_id < self.n_acct or not 0 <= instrument < self.n_instr:
+            raise KeyError(f"unknown account {account_id} or instrument {instrument}")
+        if mark_px is None:
+            if not self.reference(&self.instr[instrument], &ref, &ref_ts):
+                return None
+            mark = ref
+        else:
+            mark = mark_px
+        k = account_id * self.n_instr + instrument
+        p = self.pos[k]
+        value = self.notional(&self.instr[instrument], mark, p if p > 0 else -p)
+        return (value if p >= 0 else -value) - self.cost[k]
+
     def _live_slots(self):
         cdef int32_t slot
         out = []
