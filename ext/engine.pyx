@@ -652,6 +652,7 @@ cdef class Engine:
         cdef Command bc
         cdef int64_t b0 = self.book.n_events
         cdef int r
+        cdef int32_t sib
         memset(&bc, 0, sizeof(Command))
         bc.instrument = o.instrument
         bc.order_id = o.id
@@ -675,6 +676,12 @@ cdef class Engine:
         if r != B_OK:
             self.book.n_events = b0          # the book is unchanged; its REJECTED is ours to report
             if emit_new:
+                if (o.flags & F_OCO) and o.link:
+                    # rejected on entry: it never became a leg, so its would-be sibling stays
+                    sib = idmap_find(&self.index, o.link)
+                    if sib != NONE:
+                        self.orders[sib].link = 0
+                    o.link = 0
                 return self.end_order(slot, LC_REJECT, EV_REJECTED,
                                       R_POST_ONLY_WOULD_TAKE if r == B_POST_ONLY else R_BOOK_FULL)
             return self.end_order(slot, LC_CANCEL, EV_CANCELLED,
@@ -837,13 +844,12 @@ cdef class Engine:
         if c.display < 0 or c.display % ins.lot or c.display > c.qty:
             return self.reject_new(c, oid, R_INVALID_DISPLAY)
         if c.flags & (F_OCO | F_OTO):
-            if (c.flags & F_OCO) and (c.flags & F_OTO):
-                return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
             link_slot = idmap_find(&self.index, c.link) if c.link > 0 else NONE
             if link_slot == NONE or self.orders[link_slot].account != acct:
                 return self.reject_new(c, oid, R_UNKNOWN_ORDER)
             o = &self.orders[link_slot]
-            if (c.flags & F_OCO and ((o.flags & F_OCO and o.link) or o.oto_child or (o.flags & F_OTO))) \
+            if ((c.flags & F_OCO) and (c.flags & F_OTO)) \
+                    or (c.flags & F_OCO and ((o.flags & F_OCO and o.link) or o.oto_child or (o.flags & F_OTO))) \
                     or (c.flags & F_OTO and (o.oto_child or (o.flags & F_OCO and o.link))) \
                     or (c.flags & F_OTO and c.ord_type != OT_LIMIT):
                 return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
