@@ -171,11 +171,21 @@ def test_random_sequences_agree_with_a_tiny_pool(cmds):
     run_both(cmds, max_orders=4)
 
 
-def to_rows(cmds):
-    """The per-call commands as COMMAND_DTYPE rows (fields a call does not take stay 0)."""
+def to_rows(cmds, junk=None):
+    """The per-call commands as COMMAND_DTYPE rows.  Fields a call does not take are 0, or with
+    `junk` (a random.Random) random values, which execute() must ignore just the same; flag bits
+    other than post-only are junk too."""
     rows = np.zeros(len(cmds), dtype=COMMAND_DTYPE)
+    if junk is not None:
+        for name in ("instrument", "side", "price", "qty", "owner", "tif", "stp"):
+            info = np.iinfo(rows.dtype[name])
+            rows[name] = [junk.randint(info.min, info.max) for _ in cmds]
+        rows["flags"] = [junk.randint(0, 255) for _ in cmds]
+        rows["display"] = [junk.randint(-5, 5) for _ in cmds]
     for i, (name, kw) in enumerate(cmds):
         row = rows[i:i + 1]
+        if junk is not None and name == "market":
+            row["display"] = 0  # validated like a limit's (a new-order field), so not junk
         row["order_id"] = kw["order_id"]
         if name in ("limit", "market"):
             row["op"] = Op.LIMIT if name == "limit" else Op.MARKET
@@ -183,7 +193,8 @@ def to_rows(cmds):
             row["tif"], row["owner"], row["stp"] = kw["tif"], kw["owner"], kw["stp"]
             if name == "limit":
                 row["price"], row["display"] = kw["price"], kw["display"]
-                row["flags"] = FLAG_POST_ONLY if kw["post_only"] else 0
+                other_bits = int(row["flags"][0]) & ~FLAG_POST_ONLY
+                row["flags"] = other_bits | (FLAG_POST_ONLY if kw["post_only"] else 0)
             else:
                 row["price"] = kw["protection"]
         elif name == "cancel":
@@ -201,8 +212,8 @@ def per_call(book, cmds):
     return results, book.take_events()
 
 
-def batch(book, cmds):
-    rows = to_rows(cmds)
+def batch(book, cmds, junk=None):
+    rows = to_rows(cmds, junk)
     appended = book.execute(rows)
     events = book.take_events()
     assert appended == len(events)
@@ -214,9 +225,10 @@ def batch(book, cmds):
 def test_batch_execute_matches_per_call(cmds):
     for new_book in (compiled_book, reference_book):
         expected = per_call(new_book(), cmds)
-        book = new_book()
-        assert batch(book, cmds) == expected, new_book.__name__
-        book.validate()
+        for junk in (None, random.Random(len(cmds))):
+            book = new_book()
+            assert batch(book, cmds, junk) == expected, (new_book.__name__, junk is not None)
+            book.validate()
 
 
 

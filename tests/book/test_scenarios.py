@@ -887,3 +887,24 @@ def test_execute_invalid_op_wins_over_every_other_check(book):
     assert book.execute(cmds) == 1
     assert cmds["result"].tolist() == [X.INVALID_OP]
     assert book.take_events() == [rejected(10, -1, 0, 7, X.INVALID_OP, 99)]
+
+
+def test_execute_market_rows_check_display_and_ignore_post_only(book):
+    """A market row goes through the new-order checks, display included (my reading: the display
+    rule is listed for all new orders); post-only is for limits only, so its flag is ignored."""
+    seed(book, (1, SELL, 100, 5))
+    cmds = _rows(
+        dict(op=Op.MARKET, instrument=PLAIN, order_id=10, side=BUY, qty=2, display=-1),
+        dict(op=Op.MARKET, instrument=COARSE, order_id=11, side=BUY, qty=10, display=3, price=55),
+        dict(op=Op.MARKET, instrument=PLAIN, order_id=12, side=BUY, qty=2, flags=FLAG_POST_ONLY),
+        dict(op=Op.MARKET, instrument=PLAIN, order_id=13, side=BUY, qty=2, display=1),
+    )
+    assert book.execute(cmds) == 4
+    assert cmds["result"].tolist() == [X.INVALID_QTY, X.QTY_OFF_LOT, X.OK, X.OK]
+    assert book.take_events() == [
+        rejected(10, 0, 2, BUY, X.INVALID_QTY),
+        rejected(11, 55, 10, BUY, X.QTY_OFF_LOT, COARSE),
+        fill(12, 1, 100, 2, 0, 3, BUY),
+        fill(13, 1, 100, 2, 0, 1, BUY),
+    ]
+    book.validate()
