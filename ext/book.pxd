@@ -3,6 +3,7 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from ordex.ext.idmap cimport IdMap
+from ordex.ext.int128 cimport i128
 
 
 cpdef enum Side:
@@ -121,7 +122,7 @@ ctypedef struct Order:
 
 ctypedef struct Level:
     int64_t price
-    int64_t total       # displayed quantity at this level
+    i128 total          # displayed quantity at this level (a sum of int64s: 128 bits)
     int32_t count
     int32_t head
     int32_t tail

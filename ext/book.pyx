@@ -6,7 +6,9 @@ a second pool; each instrument side keeps its active levels in a sorted array wi
 the end, and an open-addressing index maps order id -> pool slot.  Nothing here allocates a Python
 object per order; Python sees result codes and the event buffer.
 """
+from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
 from libc.string cimport memcpy, memmove, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -16,6 +18,7 @@ import numpy as np
 cimport numpy as cnp
 
 from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
+from ordex.ext.int128 cimport i128
 
 cnp.import_array()
 
@@ -40,6 +43,39 @@ cdef enum:
 
 class BookCorrupted(AssertionError):
     """validate() found a broken internal invariant (always a bug in the book)."""
+
+
+cdef inline int64_t as_i64(object v) except? -1:
+    """Python integers (and numpy integers) only: a float or Decimal must not be truncated into a
+    valid-looking price or quantity (DESIGN invariant 3).  Too wide: OverflowError."""
+    if not PyLong_CheckExact(v):
+        v = PyNumber_Index(v)
+    return v
+
+
+cdef inline int32_t as_int32(object v) except? -1:
+    if not PyLong_CheckExact(v):
+        v = PyNumber_Index(v)
+    return v
+
+
+cdef inline int as_int(object v) except? -1:
+    if not PyLong_CheckExact(v):
+        v = PyNumber_Index(v)
+    return v
+
+
+cdef inline int as_code(object v, uint8_t invalid) except? -1:
+    """A small code field (side, tif, stp): any int that fits a C int; one outside the byte
+    becomes `invalid`, a value its validation rejects with its own Result (never truncated into a
+    valid code: 257 must not become BUY)."""
+    cdef int x = as_int(v)
+    return x if 0 <= x <= 255 else invalid
+
+
+cdef object i128_to_py(i128 v):
+    """Exact Python int of a non-negative 128-bit value (Cython would narrow it implicitly)."""
+    return (<object>(<uint64_t>(v >> 64)) << 64) | <object>(<uint64_t>v)
 
 
 cdef inline int side_index(uint8_t side) noexcept:
@@ -272,7 +308,7 @@ cdef class OrderBook:
                            int64_t owner, uint8_t stp) noexcept:
         cdef SideLadder* opp = &ins.sides[1 - s]
         cdef int32_t pos = opp.n - 1, oi
-        cdef int64_t count = 0, shown_ahead, total_level
+        cdef i128 count = 0, shown_ahead, total_level
         cdef bint self_match = owner != 0 and stp != STP_NONE
         cdef bint blocked
         cdef Order* o
@@ -563,53 +599,52 @@ cdef class OrderBook:
 
     # ---------------------------------------------------------------- Python API
 
-    def limit(self, int32_t instrument, int64_t order_id, int side, int64_t price, int64_t qty,
-              int tif=GTC, int64_t owner=0, int stp=STP_NONE, bint post_only=False,
-              int64_t display=0):
+    def limit(self, instrument, order_id, side, price, qty, tif=GTC, owner=0, stp=STP_NONE,
+              bint post_only=False, display=0):
         cdef Command c
+        c.instrument = as_int32(instrument)
+        c.order_id = as_i64(order_id)
+        c.side = as_code(side, 0)
+        c.price = as_i64(price)
+        c.qty = as_i64(qty)
+        c.tif = as_code(tif, 255)
+        c.owner = as_i64(owner)
+        c.stp = as_code(stp, 255)
+        c.display = as_i64(display)
         c.op = LIMIT
-        c.instrument = instrument
-        c.order_id = order_id
-        c.side = <uint8_t>side if 0 <= side <= 255 else 0
-        c.price = price
-        c.qty = qty
-        c.tif = <uint8_t>tif if 0 <= tif <= 255 else 255
-        c.owner = owner
-        c.stp = <uint8_t>stp if 0 <= stp <= 255 else 255
         c.flags = FLAG_POST_ONLY if post_only else 0
-        c.display = display
         return self.new_order(&c)
 
-    def market(self, int32_t instrument, int64_t order_id, int side, int64_t qty,
-               int64_t protection=0, int tif=IOC, int64_t owner=0, int stp=STP_NONE):
+    def market(self, instrument, order_id, side, qty, protection=0, tif=IOC, owner=0,
+               stp=STP_NONE):
         cdef Command c
+        c.instrument = as_int32(instrument)
+        c.order_id = as_i64(order_id)
+        c.side = as_code(side, 0)
+        c.qty = as_i64(qty)
+        c.price = as_i64(protection)
+        c.tif = as_code(tif, 255)
+        c.owner = as_i64(owner)
+        c.stp = as_code(stp, 255)
         c.op = MARKET
-        c.instrument = instrument
-        c.order_id = order_id
-        c.side = <uint8_t>side if 0 <= side <= 255 else 0
-        c.price = protection
-        c.qty = qty
-        c.tif = <uint8_t>tif if 0 <= tif <= 255 else 255
-        c.owner = owner
-        c.stp = <uint8_t>stp if 0 <= stp <= 255 else 255
         c.flags = 0
         c.display = 0
         return self.new_order(&c)
 
-    def cancel(self, int64_t order_id):
-        return self.cancel_c(order_id)
+    def cancel(self, order_id):
+        return self.cancel_c(as_i64(order_id))
 
-    def reduce(self, int64_t order_id, int64_t new_qty):
-        return self.reduce_c(order_id, new_qty)
+    def reduce(self, order_id, new_qty):
+        return self.reduce_c(as_i64(order_id), as_i64(new_qty))
 
-    def replace(self, int64_t order_id, int64_t new_price, int64_t new_qty):
-        return self.replace_c(order_id, new_price, new_qty)
+    def replace(self, order_id, new_price, new_qty):
+        return self.replace_c(as_i64(order_id), as_i64(new_price), as_i64(new_qty))
 
     def execute(self, cnp.ndarray commands not None):
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
-        if not commands.flags.c_contiguous or not commands.flags.writeable:
-            raise ValueError("commands must be a writeable C-contiguous array")
+        if commands.ndim != 1 or not commands.flags.c_contiguous or not commands.flags.writeable:
+            raise ValueError("commands must be a one-dimensional, writeable, C-contiguous array")
         cdef Command* c = <Command*>cnp.PyArray_DATA(commands)
         cdef Py_ssize_t i, n = commands.shape[0]
         cdef int64_t before = self.n_events
@@ -684,7 +719,7 @@ cdef class OrderBook:
         out = []
         for pos in range(lad.n - 1, max(lad.n - 1 - n, -1), -1):
             L = &self.levels[lad.levels[pos]]
-            out.append((L.price, L.total, L.count))
+            out.append((L.price, i128_to_py(L.total), L.count))
         return out
 
     def order(self, int64_t order_id):
@@ -700,7 +735,8 @@ cdef class OrderBook:
         """Walk every structure and cross-check it; raise BookCorrupted on the first violation."""
         cdef int32_t i, s, pos, oi, prev, count, li, linked = 0, free_orders = 0, free_levels = 0
         cdef int32_t levels_used = 0
-        cdef int64_t total, indexed = self.index.count
+        cdef i128 total
+        cdef int64_t indexed = self.index.count
         cdef Instrument* ins
         cdef SideLadder* lad
         cdef Level* L
@@ -743,7 +779,8 @@ cdef class OrderBook:
                         oi = o.next
                     if prev != L.tail or count != L.count or total != L.total:
                         raise BookCorrupted(
-                            f"instrument {i} level {L.price}: count {L.count}/{count} total {L.total}/{total}")
+                            f"instrument {i} level {L.price}: count {L.count}/{count} "
+                            f"total {i128_to_py(L.total)}/{i128_to_py(total)}")
                     linked += count
             if ins.sides[0].n and ins.sides[1].n:
                 if self.levels[ins.sides[0].levels[ins.sides[0].n - 1]].price >= \

@@ -6,12 +6,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from ordex.ext.book cimport OrderBook
 from ordex.ext.idmap cimport IdMap
 
-cdef extern from *:
-    """
-    typedef __int128 ordex_i128;
-    """
-    # Cython treats it as a wide integer; C does the 128-bit arithmetic that notional needs.
-    ctypedef long long i128 "ordex_i128"
+from ordex.ext.int128 cimport i128
 
 cdef enum:
     CLORDID_LEN = 24
