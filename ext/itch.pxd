@@ -64,7 +64,7 @@ cdef class OrderMap:
 
 
 cdef class ItchFramer:
-    cdef readonly bint soup                 # SoupBinTCP packets instead of bare length-prefixed messages
+    cdef readonly bint soup                 # SoupBinTCP packets, not bare length-prefixed messages
     cdef uint64_t _types[256]
     cdef uint64_t _reasons[N_REASONS]
     cdef readonly int64_t frames            # ITCH messages decoded (the seq of the last one)
@@ -75,7 +75,8 @@ cdef class ItchFramer:
     cdef bint _stopped
     cdef int on_message(self, const uint8_t* p, Py_ssize_t n) except -1
     cdef bint valid_at(self, const uint8_t* buf, Py_ssize_t q, Py_ssize_t n) noexcept
-    cdef Py_ssize_t resync(self, const uint8_t* buf, Py_ssize_t pos, Py_ssize_t n, bint final) noexcept
+    cdef Py_ssize_t resync(self, const uint8_t* buf, Py_ssize_t pos, Py_ssize_t n,
+                           bint final) noexcept
     cdef Py_ssize_t run(self, const uint8_t* buf, Py_ssize_t n, bint final) except -1
 
 

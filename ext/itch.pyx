@@ -277,12 +277,14 @@ cdef class ItchFramer:
             return buf[q + 2] == c'S' and length >= 2 and SIZES[buf[q + 3]] == length - 1
         return length >= 1 and SIZES[buf[q + 2]] == length
 
-    cdef Py_ssize_t resync(self, const uint8_t* buf, Py_ssize_t pos, Py_ssize_t n, bint final) noexcept:
+    cdef Py_ssize_t resync(self, const uint8_t* buf, Py_ssize_t pos, Py_ssize_t n,
+                           bint final) noexcept:
         """First q >= pos where a valid frame starts and the next one is valid too, or where too
         few bytes remain to tell (then _resyncing stays set and scanning resumes with more data)."""
         cdef Py_ssize_t q = pos
         while n - q >= 4:
-            if self.valid_at(buf, q, n) and self.valid_at(buf, q + 2 + <Py_ssize_t>be16(buf + q), n):
+            if self.valid_at(buf, q, n) and \
+                    self.valid_at(buf, q + 2 + <Py_ssize_t>be16(buf + q), n):
                 self._resyncing = False
                 return q
             q += 1
@@ -360,6 +362,7 @@ cdef class ItchFramer:
         cdef Py_ssize_t n = view.shape[0]
         if not 0 <= start <= n:
             raise ValueError(f"start {start} outside the data (0..{n})")
+        self._stopped = False
         if start == n:
             if final and self._resyncing:
                 self._resyncing = False
@@ -377,7 +380,7 @@ cdef class ItchFramer:
         return self._stopped
 
     def counts(self):
-        """{message type (1-byte bytes): messages seen}, including types ITCH 5.0 does not define."""
+        """{type (1-byte bytes): messages seen}, including types ITCH 5.0 does not define."""
         return {bytes([i]): self._types[i] for i in range(256) if self._types[i]}
 
     def reasons(self):

@@ -1,4 +1,5 @@
-"""Stale and out-of-band filters over normalised event batches; reference prices (itch_guard.pyi)."""
+"""Stale and out-of-band filters over normalised event batches; reference prices.
+Contract: itch_guard.pyi."""
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memset

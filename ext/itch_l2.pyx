@@ -5,8 +5,8 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
 
 from ordex.ext.itch_levels cimport (
-    Event, EventBuffer, LevelBook, BOOK, DEC_OFF_GRID, DEC_OK, F_CROSSED, F_VENUE, QUOTE, ST_RESET, ST_SNAPSHOT_END, STATUS,
-    TRADE, decimal_of, ev_push, parse_iso8601_c,
+    BOOK, DEC_OFF_GRID, DEC_OK, F_CROSSED, F_VENUE, QUOTE, ST_RESET, ST_SNAPSHOT_END, STATUS,
+    TRADE, Event, EventBuffer, LevelBook, decimal_of, ev_push, parse_iso8601_c,
 )
 
 REASON_NAMES = ("bad_level", "bad_price", "bad_qty", "off_grid", "non_positive_price",

@@ -77,7 +77,7 @@ ctypedef struct SideLevels:
 
 
 cdef class LevelBook:
-    cdef SideLevels* sides      # two per instrument: [2 * instrument] bids, [2 * instrument + 1] asks
+    cdef SideLevels* sides      # per instrument i: [2 * i] bids, [2 * i + 1] asks
     cdef Py_ssize_t n_instruments
     cdef int _ensure(self, Py_ssize_t instrument) except -1
     cdef SideLevels* side_of(self, int32_t instrument, int side) except NULL

@@ -147,7 +147,8 @@ cdef class LevelBook:
             raise ValueError(f"instrument id {instrument} out of range")
         return &self.sides[2 * instrument + (0 if side > 0 else 1)]
 
-    cdef int64_t set_level(self, int32_t instrument, int side, int64_t price, int64_t qty) except -1:
+    cdef int64_t set_level(self, int32_t instrument, int side, int64_t price,
+                           int64_t qty) except -1:
         """Level (side, price) now holds qty (0 removes it).  Returns the previous qty."""
         cdef SideLevels* s = self.side_of(instrument, side)
         cdef int64_t key = key_of(side, price), old
@@ -178,7 +179,8 @@ cdef class LevelBook:
 
     cdef int64_t add_level(self, int32_t instrument, int side, int64_t price, int64_t dqty,
                            int64_t dcount) except -1:
-        """Add dqty (and dcount orders) to a level, creating or removing it.  Returns the new qty."""
+        """Add dqty (and dcount orders) to a level, creating or removing it; returns the new
+        qty."""
         cdef SideLevels* s = self.side_of(instrument, side)
         cdef int64_t key = key_of(side, price)
         cdef Py_ssize_t i = lower_bound(s, key)

@@ -13,6 +13,7 @@ import gzip
 import logging
 import os
 import time
+import zlib
 import zoneinfo
 from typing import BinaryIO, Callable, Iterator
 
@@ -29,6 +30,7 @@ log = logging.getLogger("ordex.feeds.itch")
 PRICE_DECIMALS = 4   # ITCH Price(4) fields
 QTY_DECIMALS = 0     # shares
 CHUNK = 1 << 20
+SYSTEM = "_SYSTEM"   # stock locate 0: venue-wide events (no Nasdaq symbol starts with "_")
 
 
 def session_midnight_ns(date: dt.date, tz: str = "America/New_York") -> int:
@@ -55,6 +57,7 @@ class ItchSource:
         self._pending = b""
         self.session: str | None = None
         self.ended = False
+        self.bad_gzip = 0
         self.on_control: Callable[[bytes], None] | None = None
 
     def feed(self, data: bytes, final: bool = False) -> Iterator[np.ndarray]:
@@ -63,14 +66,18 @@ class ItchSource:
         book = self.book
         pos = 0
         while True:
+            before = pos
             pos = book.step(buf, pos, final)
-            if len(book.events):
+            emitted = len(book.events)
+            if emitted:
                 yield book.events.take()
             if not book.stopped:
                 break
             packet = book.take_control()
             if packet is not None:
                 self._control(packet)
+            elif pos == before and not emitted:
+                raise RuntimeError(f"ItchBook stopped at offset {pos} without progress")
         # A partial frame, or the bytes still being scanned after corruption: a few dozen bytes.
         self._pending = bytes(buf[pos:])
 
@@ -96,24 +103,36 @@ class ItchSource:
     def instruments(self) -> Instruments:
         table = Instruments(PRICE_DECIMALS, QTY_DECIMALS)
         symbols = self.book.symbols()
+        table.add(SYSTEM, id=0)
         for locate in sorted(set(symbols) | set(self.book.levels.instruments())):
-            table.add(symbols.get(locate, f"LOCATE{locate}"), id=locate)
+            if locate:
+                table.add(symbols.get(locate, f"LOCATE{locate}"), id=locate)
         return table
 
     def counts(self) -> dict[str, int]:
         return {k.decode("latin-1"): v for k, v in self.book.counts().items()}
 
     def reasons(self) -> dict[str, int]:
-        return self.book.reasons()
+        out = self.book.reasons()
+        if self.bad_gzip:
+            out["bad_gzip"] = self.bad_gzip
+        return out
 
 
 def read_itch(path: str | os.PathLike, source: ItchSource,
               progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
-    """Replay an ITCH file through `source` in 1 MiB chunks (memory stays bounded)."""
+    """Replay an ITCH file through `source` in 1 MiB chunks (memory stays bounded).  A damaged
+    gzip stream ends the replay where the damage starts (counted as bad_gzip), like a
+    truncated file."""
     with open_binary(path) as f:
         raw = getattr(f, "fileobj", None) or f
         while True:
-            chunk = f.read(CHUNK)
+            try:
+                chunk = f.read1(CHUNK)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                source.bad_gzip += 1
+                log.warning("%s: gzip stream damaged (%s): replay stops there", path, exc)
+                break
             if not chunk:
                 break
             yield from source.feed(chunk)
