@@ -49,14 +49,31 @@ class Sequencer:
         """Sequence, journal and apply rows; returns the number of engine events they produced."""
         if rows.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {rows.dtype}")
-        self.stamp(rows)
-        if self.journal is not None:
-            ts = int(rows["ts_ns"][0]) if len(rows) else 0
-            for row in rows:
-                seq = self.journal.append(RECORD_COMMAND, ts, row.tobytes())
-                if seq != row["seq"]:
-                    raise RuntimeError(f"journal gave sequence {seq}, sequencer stamped {row['seq']}")
+        if self.journal is not None and len(rows):
+            self.journal_rows(rows)
+        else:
+            self.stamp(rows)
         return self.engine.apply(rows)
+
+    def journal_rows(self, rows: np.ndarray) -> None:
+        """Stamp and journal rows as one all-or-nothing batch (one call into the encoder).  If
+        the journal refuses (failed, back-pressure), nothing was stamped and nothing is applied."""
+        n = len(rows)
+        if self.journal.next_seq != self._next_seq:
+            raise RuntimeError(f"journal is at sequence {self.journal.next_seq}, "
+                               f"sequencer at {self._next_seq}")
+        saved = self._next_seq, self._last_ts
+        self.stamp(rows)
+        try:
+            first = self.journal.append_many(
+                np.full(n, RECORD_COMMAND, dtype=np.uint16), np.ascontiguousarray(rows["ts_ns"]),
+                np.ascontiguousarray(rows).view(np.uint8),
+                np.arange(0, (n + 1) * COMMAND_DTYPE.itemsize, COMMAND_DTYPE.itemsize, dtype=np.int64))
+        except BaseException:
+            self._next_seq, self._last_ts = saved
+            raise
+        if first != rows["seq"][0]:
+            raise RuntimeError(f"journal gave sequence {first}, sequencer stamped {rows['seq'][0]}")
 
 
 def replay(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 65536,

@@ -1,0 +1,225 @@
+"""`ordex serve` configuration: one TOML file (or the embedded default_config.toml).
+
+Every key is checked at start-up; a wrong one stops the server with a message naming it, e.g.
+`config.toml: [journal] durability = "fast": expected one of fsync, batch, none`.
+
+Instruments and accounts are given inline (`[[instrument]]`, `[[account]]`, `[currencies]`) or as
+files (`[reference] instruments = "instruments.csv"`, `accounts = "accounts.toml"`; TOML, CSV or
+Parquet, see ordex.core.refdata).  Every `[[fix.session]]` is also an engine session: its name,
+the accounts it may trade and its order-rate throttle.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ordex.core import refdata
+from ordex.core.refdata import ReferenceData, ReferenceDataError
+
+DURABILITY = ("fsync", "batch", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+BEGIN_STRINGS = ("FIX.4.4", "FIX.4.2")
+
+_TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "reference", "fix"}
+_SERVER = {"data_dir", "log_level"}
+_JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb"}
+_ENGINE = {"max_orders"}
+_REFERENCE = {"instruments", "accounts"}
+_FIX = {"listen", "store_dir", "max_message_size", "session", "tls_cert", "tls_key"}
+_SESSION = {"name", "begin_string", "sender_comp_id", "target_comp_id", "accounts", "heartbeat_s",
+            "max_orders_per_sec", "cancel_on_disconnect", "drop_copy", "reset_on_logon",
+            "sending_time_tolerance_s", "username", "password_hash", "validate"}
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the file, the table and the key."""
+
+
+@dataclass
+class FixSessionConfig:
+    name: str
+    begin_string: str
+    sender_comp_id: str
+    target_comp_id: str
+    accounts: list[str]
+    heartbeat_s: int = 30
+    max_orders_per_sec: int = 0
+    cancel_on_disconnect: bool = False
+    drop_copy: bool = False
+    reset_on_logon: bool = False
+    sending_time_tolerance_s: int = 120
+    username: str | None = None
+    password_hash: str | None = None
+    validate: bool = True
+
+
+@dataclass
+class Config:
+    source: str
+    data_dir: Path
+    log_level: str
+    journal_dir: Path
+    durability: str
+    batch_interval_ms: int
+    segment_bytes: int
+    max_orders: int
+    reference: ReferenceData
+    fix_listen: tuple[str, int] | None
+    fix_store_dir: Path
+    fix_max_message_size: int
+    fix_sessions: list[FixSessionConfig] = field(default_factory=list)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+def _table(src: str, doc: dict, name: str, allowed: set[str]) -> dict:
+    t = doc.get(name, {})
+    if not isinstance(t, dict):
+        raise ConfigError(f"{src}: [{name}] must be a table")
+    unknown = set(t) - allowed
+    if unknown:
+        raise ConfigError(f"{src}: [{name}] unknown key(s): {', '.join(sorted(unknown))}")
+    return t
+
+
+def _get(src: str, where: str, t: dict, key: str, kind: type, default: Any = None,
+         choices: tuple | None = None, minimum: int | None = None) -> Any:
+    if key not in t:
+        if default is None and kind is not type(None):
+            return None
+        return default
+    v = t[key]
+    if kind is int and (isinstance(v, bool) or not isinstance(v, int)):
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: expected an integer")
+    if kind is bool and not isinstance(v, bool):
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: expected true or false")
+    if kind is str and not isinstance(v, str):
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: expected a string")
+    if kind is list and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: expected a list of strings")
+    if choices is not None and v not in choices:
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: expected one of {', '.join(choices)}")
+    if minimum is not None and v < minimum:
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: must be at least {minimum}")
+    return v
+
+
+def _listen(src: str, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or not host:
+        raise ConfigError(f"{src}: [fix] listen = {value!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Config:
+    """Parse and check a configuration; relative paths resolve against base_dir (default: cwd)."""
+    base = base_dir or Path.cwd()
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    unknown = set(doc) - _TOP
+    if unknown:
+        raise ConfigError(f"{source}: unknown table(s) or key(s): {', '.join(sorted(unknown))}")
+    server = _table(source, doc, "server", _SERVER)
+    journal = _table(source, doc, "journal", _JOURNAL)
+    engine = _table(source, doc, "engine", _ENGINE)
+    ref = _table(source, doc, "reference", _REFERENCE)
+    fix = _table(source, doc, "fix", _FIX)
+
+    data_dir = base / _get(source, "server", server, "data_dir", str, "ordex-data")
+    sessions = []
+    raw_sessions = fix.get("session", [])
+    if not isinstance(raw_sessions, list):
+        raise ConfigError(f"{source}: [[fix.session]] must be an array of tables")
+    for n, s in enumerate(raw_sessions, 1):
+        where = f"fix.session {n}"
+        if not isinstance(s, dict):
+            raise ConfigError(f"{source}: [{where}] must be a table")
+        unknown = set(s) - _SESSION
+        if unknown:
+            raise ConfigError(f"{source}: [{where}] unknown key(s): {', '.join(sorted(unknown))}")
+        for key in ("name", "sender_comp_id", "target_comp_id"):
+            if not isinstance(s.get(key), str) or not s[key]:
+                raise ConfigError(f"{source}: [{where}] {key} is required (a non-empty string)")
+        sessions.append(FixSessionConfig(
+            name=s["name"],
+            begin_string=_get(source, where, s, "begin_string", str, "FIX.4.4", BEGIN_STRINGS),
+            sender_comp_id=s["sender_comp_id"], target_comp_id=s["target_comp_id"],
+            accounts=_get(source, where, s, "accounts", list, []),
+            heartbeat_s=_get(source, where, s, "heartbeat_s", int, 30, minimum=1),
+            max_orders_per_sec=_get(source, where, s, "max_orders_per_sec", int, 0, minimum=0),
+            cancel_on_disconnect=_get(source, where, s, "cancel_on_disconnect", bool, False),
+            drop_copy=_get(source, where, s, "drop_copy", bool, False),
+            reset_on_logon=_get(source, where, s, "reset_on_logon", bool, False),
+            sending_time_tolerance_s=_get(source, where, s, "sending_time_tolerance_s", int, 120,
+                                          minimum=1),
+            username=_get(source, where, s, "username", str),
+            password_hash=_get(source, where, s, "password_hash", str),
+            validate=_get(source, where, s, "validate", bool, True)))
+    names = [s.name for s in sessions]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: [[fix.session]] names must be unique")
+    comp = [(s.sender_comp_id, s.target_comp_id) for s in sessions]
+    if len(set(comp)) != len(comp):
+        raise ConfigError(f"{source}: [[fix.session]] sender/target CompID pairs must be unique")
+
+    listen = _get(source, "fix", fix, "listen", str)
+    cert, key = _get(source, "fix", fix, "tls_cert", str), _get(source, "fix", fix, "tls_key", str)
+    if (cert is None) != (key is None):
+        raise ConfigError(f"{source}: [fix] tls_cert and tls_key go together")
+    cfg = Config(
+        source=source, data_dir=data_dir,
+        log_level=_get(source, "server", server, "log_level", str, "info", LOG_LEVELS),
+        journal_dir=base / journal["dir"] if "dir" in journal else data_dir / "journal",
+        durability=_get(source, "journal", journal, "durability", str, "fsync", DURABILITY),
+        batch_interval_ms=_get(source, "journal", journal, "batch_interval_ms", int, 2, minimum=1),
+        segment_bytes=_get(source, "journal", journal, "segment_mb", int, 256, minimum=1) << 20,
+        max_orders=_get(source, "engine", engine, "max_orders", int, 1 << 20, minimum=16),
+        reference=ReferenceData(),
+        fix_listen=_listen(source, listen) if listen else None,
+        fix_store_dir=base / fix["store_dir"] if "store_dir" in fix else data_dir / "fix",
+        fix_max_message_size=_get(source, "fix", fix, "max_message_size", int, 65536, minimum=256),
+        fix_sessions=sessions,
+        tls_cert=base / cert if cert else None, tls_key=base / key if key else None)
+    try:
+        if ref:
+            if "instruments" not in ref or "accounts" not in ref:
+                raise ConfigError(f"{source}: [reference] needs both instruments and accounts")
+            cfg.reference = refdata.load(base / ref["instruments"], base / ref["accounts"],
+                                         sessions=[_engine_session(s) for s in sessions],
+                                         currencies=doc.get("currencies"))
+        else:
+            cfg.reference = refdata.from_dicts(doc.get("instrument", []), doc.get("account", []),
+                                               [_engine_session(s) for s in sessions],
+                                               doc.get("currencies"), where=source)
+    except ReferenceDataError as e:
+        raise ConfigError(str(e)) from None
+    except OSError as e:
+        raise ConfigError(f"{source}: [reference] {e}") from None
+    if not cfg.reference.instruments:
+        raise ConfigError(f"{source}: no instruments defined")
+    return cfg
+
+
+def _engine_session(s: FixSessionConfig) -> dict:
+    return {"name": s.name, "accounts": s.accounts, "max_orders_per_sec": s.max_orders_per_sec}
+
+
+def default_text() -> str:
+    return resources.files("ordex.gateway").joinpath("default_config.toml").read_text()
+
+
+def load(path: str | Path | None = None) -> Config:
+    """The configuration at path, or the embedded default (paths relative to the cwd)."""
+    if path is None:
+        return parse(default_text(), source="embedded default config")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    return parse(text, source=str(p), base_dir=p.resolve().parent)
