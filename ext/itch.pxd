@@ -73,7 +73,9 @@ cdef class ItchFramer:
     cdef public int64_t soup_seq            # sequence number of the next SoupBinTCP data packet
     cdef bint _resyncing
     cdef bint _stopped
+    cdef bint lookahead                     # call prefetch() on frames ahead of the current one
     cdef int on_message(self, const uint8_t* p, Py_ssize_t n) except -1
+    cdef void prefetch(self, const uint8_t* p, Py_ssize_t n) noexcept
     cdef bint valid_at(self, const uint8_t* buf, Py_ssize_t q, Py_ssize_t n) noexcept
     cdef Py_ssize_t resync(self, const uint8_t* buf, Py_ssize_t pos, Py_ssize_t n,
                            bint final) noexcept

@@ -29,6 +29,10 @@ for _t, _n in MESSAGE_SIZES.items():
     SIZES[_t[0]] = _n
 cdef enum:
     MAX_MESSAGE = 50
+    LOOKAHEAD = 8       # frames whose order slots are prefetched ahead of the one being applied
+
+cdef extern from *:
+    void __builtin_prefetch(const void* addr) noexcept nogil
 
 REASON_NAMES = (
     "unknown_type", "bad_frame", "skipped_bytes", "truncated", "unknown_order", "duplicate_order",
@@ -259,11 +263,15 @@ cdef class ItchFramer:
         self.control = None
         self._resyncing = False
         self._stopped = False
+        self.lookahead = False
         memset(self._types, 0, sizeof(self._types))
         memset(self._reasons, 0, sizeof(self._reasons))
 
     cdef int on_message(self, const uint8_t* p, Py_ssize_t n) except -1:
         return 0
+
+    cdef void prefetch(self, const uint8_t* p, Py_ssize_t n) noexcept:
+        pass
 
     cdef bint valid_at(self, const uint8_t* buf, Py_ssize_t q, Py_ssize_t n) noexcept:
         """Could a frame start at q?  Unknown when fewer than 4 bytes remain (answered True)."""
@@ -295,7 +303,7 @@ cdef class ItchFramer:
         return q
 
     cdef Py_ssize_t run(self, const uint8_t* buf, Py_ssize_t n, bint final) except -1:
-        cdef Py_ssize_t pos = 0, length, mlen, start
+        cdef Py_ssize_t pos = 0, length, mlen, start, ahead = 0, pending = 0
         cdef const uint8_t* p
         cdef uint8_t t
         self._stopped = False
@@ -304,6 +312,19 @@ cdef class ItchFramer:
             pos = self.resync(buf, pos, n, final)
             self._reasons[R_SKIPPED_BYTES] += pos - start
         while not self._resyncing and n - pos >= 2:
+            if self.lookahead:
+                # Order lookups miss the cache; start them a few frames early.
+                if ahead < pos:
+                    ahead = pos
+                    pending = 0
+                while pending < LOOKAHEAD and n - ahead >= 2:
+                    length = <Py_ssize_t>be16(buf + ahead)
+                    if length < 2 or n - ahead - 2 < length:
+                        break
+                    self.prefetch(buf + ahead + 2, length)
+                    ahead += 2 + length
+                    pending += 1
+                pending -= 1
             length = <Py_ssize_t>be16(buf + pos)
             p = buf + pos + 2
             mlen = length
@@ -458,6 +479,7 @@ cdef class ItchBook(ItchFramer):
         self.day_ns = day_ns
         self.recv_ns = 0
         self.emit_quotes = quotes
+        self.lookahead = True
         self.last_top = <int64_t*>calloc(4 * 65536, sizeof(int64_t))
         self.names = <char*>calloc(8 * 65536, 1)
         if self.last_top == NULL or self.names == NULL:
@@ -466,6 +488,18 @@ cdef class ItchBook(ItchFramer):
     def __dealloc__(self):
         free(self.last_top)
         free(self.names)
+
+    cdef void prefetch(self, const uint8_t* p, Py_ssize_t n) noexcept:
+        cdef uint8_t t
+        if self.soup:
+            p += 1
+            n -= 1
+        if n < 19:
+            return
+        t = p[0]
+        if t == c'A' or t == c'F' or t == c'E' or t == c'C' or t == c'X' or t == c'D' \
+                or t == c'U':
+            __builtin_prefetch(&self.orders.slots[self.orders.home(be64(p + 11))])
 
     cdef int on_message(self, const uint8_t* p, Py_ssize_t n) except -1:
         cdef ItchMsg m

@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "engine": ("ordex.perf.engine", "full engine path (risk, lifecycle, book, accounts) on the exchange-core mix"),
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
     "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
+    "feeds": ("ordex.perf.feeds", "market data: ITCH parse and book build vs itchfeed/meatpy, JSON L2 normalisation"),
 }
 
 
