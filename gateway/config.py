@@ -45,7 +45,7 @@ class FixSessionConfig:
     sender_comp_id: str
     target_comp_id: str
     accounts: list[str]
-    heartbeat_s: int = 30
+    heartbeat_s: int | None = None          # None: accept the initiator's HeartBtInt
     max_orders_per_sec: int = 0
     cancel_on_disconnect: bool = False
     drop_copy: bool = False
@@ -150,7 +150,7 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
             begin_string=_get(source, where, s, "begin_string", str, "FIX.4.4", BEGIN_STRINGS),
             sender_comp_id=s["sender_comp_id"], target_comp_id=s["target_comp_id"],
             accounts=_get(source, where, s, "accounts", list, []),
-            heartbeat_s=_get(source, where, s, "heartbeat_s", int, 30, minimum=1),
+            heartbeat_s=_get(source, where, s, "heartbeat_s", int, None, minimum=1),
             max_orders_per_sec=_get(source, where, s, "max_orders_per_sec", int, 0, minimum=0),
             cancel_on_disconnect=_get(source, where, s, "cancel_on_disconnect", bool, False),
             drop_copy=_get(source, where, s, "drop_copy", bool, False),

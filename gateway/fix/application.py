@@ -38,7 +38,7 @@ EXEC_TYPE_44 = {EventKind.NEW: b"0", EventKind.REJECTED: b"8", EventKind.TRADE: 
                 EventKind.TRIGGERED: b"L", EventKind.RESTATED: b"D",
                 EventKind.PENDING_TRIGGER: b"0", EventKind.ORDER_STATUS: b"I"}
 # FIX 4.2 has no Trade (F), Triggered (L) or OrderStatus (I) ExecTypes.
-EXEC_TYPE_42 = dict(EXEC_TYPE_44, **{EventKind.TRIGGERED: b"0", EventKind.ORDER_STATUS: b"0"})
+EXEC_TYPE_42 = {**EXEC_TYPE_44, EventKind.TRIGGERED: b"0", EventKind.ORDER_STATUS: b"0"}
 ORD_TYPE_IN = {b"1": OrdType.MARKET, b"2": OrdType.LIMIT, b"3": OrdType.STOP, b"4": OrdType.STOP_LIMIT}
 ORD_TYPE_OUT = {int(v): k for k, v in ORD_TYPE_IN.items()}
 TIF_IN = {b"0": Tif.DAY, b"1": Tif.GTC, b"3": Tif.IOC, b"4": Tif.FOK, b"6": Tif.GTD}
@@ -139,9 +139,11 @@ class FixApplication:
             self.reject_at_gateway(session, sid, msg, r)
             return
         except FieldError as e:
-            self.reject_at_gateway(session, sid, msg,
-                                   Rejected(f"tag {e.tag}: {e.text}",
-                                            18 if e.tag in (44, 99) else 99))
+            if e.reason != 5:
+                raise      # missing or malformed: the session answers with Reject(3)
+            # well-formed but off the instrument's grid or out of range: a business reject
+            self.reject_at_gateway(session, sid, msg, Rejected(
+                f"tag {e.tag}: {e.text}", 18 if e.tag in (44, 99) else 13 if e.tag in (38, 111) else 99))
             return
         try:
             self.server.submit(row)
@@ -354,4 +356,4 @@ class FixApplication:
 
     # -- the one call into the session layer ---------------------------------------------------
     def send(self, session, msg_type: bytes, fields: list[tuple[int, object]]) -> None:
-        session.send_fields(msg_type, fields)
+        session.send(msg_type, fields)
