@@ -703,6 +703,12 @@ cdef class ItchBook(ItchFramer):
             memcpy(&self.names[8 * m.locate], m.stock, 8)
         return 0
 
+    def symbol(self, int locate):
+        """The symbol of one stock locate from its directory message, or None."""
+        if not 0 <= locate < 65536 or not self.names[8 * locate]:
+            return None
+        return self.names[8 * locate: 8 * locate + 8].decode("ascii", "replace").rstrip()
+
     def symbols(self):
         """{stock locate: symbol} from the stock directory messages seen so far."""
         cdef int i

@@ -74,7 +74,10 @@ class CoinbaseNormaliser:
             p = self.products[symbol] = _Product(inst.id)
         return p
 
-    def feed_line(self, payload: bytes, recv_ns: int = 0) -> None:
+    def feed_line(self, payload: bytes, recv_ns: int = 0, url: bytes = b"") -> None:
+        if url:
+            self.counters.hit("unexpected_http", url.decode("ascii", "replace")[:80])
+            return
         try:
             msg = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:

@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from ordex.ext.itch import ITCH_DTYPE, MESSAGE_SIZES, ItchBook, ItchParser
-from ordex.feeds.model import Instruments
+from ordex.feeds.model import Instrument, Instruments
 
 __all__ = ["ITCH_DTYPE", "MESSAGE_SIZES", "ItchParser", "ItchSource", "open_binary",
            "session_midnight_ns", "read_itch", "ItchStreamProtocol", "connect_itch"]
@@ -58,6 +58,7 @@ class ItchSource:
         self.session: str | None = None
         self.ended = False
         self.bad_gzip = 0
+        self._instruments: dict[int, Instrument] = {}
         self.on_control: Callable[[bytes], None] | None = None
 
     def feed(self, data: bytes, final: bool = False) -> Iterator[np.ndarray]:
@@ -99,6 +100,17 @@ class ItchSource:
             log.warning("SoupBinTCP: unexpected packet type %r", kind)
         if self.on_control is not None:
             self.on_control(packet)
+
+    def instrument(self, locate: int) -> Instrument:
+        """The instrument of a stock locate (named by its directory message when one came)."""
+        inst = self._instruments.get(locate)
+        if inst is None:
+            name = SYSTEM if locate == 0 else self.book.symbol(locate) or f"LOCATE{locate}"
+            inst = Instrument(locate, name, PRICE_DECIMALS, QTY_DECIMALS)
+            if name.startswith("LOCATE"):
+                return inst   # a directory message may still name it: do not remember this one
+            self._instruments[locate] = inst
+        return inst
 
     def instruments(self) -> Instruments:
         table = Instruments(PRICE_DECIMALS, QTY_DECIMALS)
@@ -197,9 +209,12 @@ class ItchStreamProtocol(asyncio.Protocol):
 async def connect_itch(host: str, port: int, sink: Callable[[np.ndarray], None], *,
                        source: ItchSource | None = None, soup: bool = False,
                        username: str = "", password: str = "", session: str = "",
-                       sequence: int = 1) -> ItchSource:
-    """Consume an ITCH stream until the server closes it (or ends the SoupBinTCP session)."""
-    source = source or ItchSource(soup=soup)
+                       sequence: int = 1, tz: str = "America/New_York") -> ItchSource:
+    """Consume an ITCH stream until the server closes it (or ends the SoupBinTCP session).
+    Without a `source`, timestamps count from today's midnight in `tz`."""
+    if source is None:
+        today = dt.datetime.now(zoneinfo.ZoneInfo(tz)).date()
+        source = ItchSource(session_midnight_ns(today, tz), soup=soup)
     loop = asyncio.get_running_loop()
     login = soup_login(username, password, session, sequence) if soup else None
     _, protocol = await loop.create_connection(

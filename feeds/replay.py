@@ -148,17 +148,12 @@ class _ItchSource(_Source):
             date = dt.date(1970, 1, 1)
         self.path = path
         self.src = ItchSource(session_midnight_ns(date))
-        self._table: Instruments | None = None
 
     def batches(self, progress):
         return read_itch(self.path, self.src, progress)
 
     def instrument(self, id: int) -> Instrument:
-        if self._table is None or id not in self._table:
-            self._table = self.src.instruments()
-            if id not in self._table:
-                self._table.add(f"LOCATE{id}", id=id)
-        return self._table[id]
+        return self.src.instrument(id)
 
     def messages(self):
         return self.src.counts()

@@ -1,11 +1,31 @@
-"""Helpers for the ITCH tests: framing in plain Python, and an obviously-correct reference book
-built from the messages an independent parser (itchfeed) decodes."""
+"""Helpers of the feeds tests: where the recordings are, ITCH framing in plain Python, and an
+obviously-correct reference book built from what an independent parser (itchfeed) decodes."""
 from __future__ import annotations
 
 import io
+import os
 from collections import defaultdict
+from pathlib import Path
 
+import pytest
 from itch.parser import MessageParser
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKETDATA = ROOT / ".." / "shared" / "data" / "marketdata"   # the project's sibling data folder
+ITCH_FILE = MARKETDATA / "itch" / "simulated-20101224.itch50"
+COINBASE_FILE = MARKETDATA / "coinbase" / "level2-2021-04-17.ws.log"
+BINANCE_WS = MARKETDATA / "binance" / "depth-2021-10-12.ws.log"
+BINANCE_SNAPSHOTS = MARKETDATA / "binance" / "depth-snapshots-2021-10-12.http.log"
+
+
+def require(path: Path) -> Path:
+    """path if the recording is there; else skip with the reason, or fail under CI."""
+    if path.is_file():
+        return path
+    why = f"market data recording {path} is missing (see ../shared/data/README.md)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; CI must provide it", pytrace=False)
+    pytest.skip(why)
 
 
 def frames(data: bytes) -> list[bytes]:

@@ -7,7 +7,7 @@ import gzip
 import struct
 
 import numpy as np
-from feeds_helpers import frames
+from feeds_helpers import ITCH_FILE, frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,7 +146,6 @@ def test_crossed_and_locked_books_are_flagged():
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=400), st.integers(0, 12_000))
 def test_random_bytes_never_crash(noise, where):
-    from conftest import ITCH_FILE
     base = ITCH_FILE.read_bytes()[:20_000] if ITCH_FILE.is_file() else add(1) * 50
     where = min(where, len(base))
     book, _ = run(base[:where] + noise + base[where:])
@@ -220,3 +219,14 @@ def test_tcp_stream_plain_and_soup(itch_bytes):
     assert src.counts()["A"] == 4997 and src.ended
     assert received[0] == soup_login("ordex", "secret", "", 1)
     assert received[0][2:3] == b"L" and len(received[0]) == 49
+
+
+def test_instrument_names_come_from_the_directory(itch_bytes):
+    src = ItchSource()
+    fs = frames(itch_bytes)
+    list(src.feed(b"".join(fs[:2])))            # system event, then ALC's directory message
+    assert src.instrument(1).symbol == "ALC" and src.instrument(0).symbol == "_SYSTEM"
+    assert src.instrument(2).symbol == "LOCATE2"   # not yet named ...
+    list(src.feed(b"".join(fs[2:]), final=True))
+    assert src.instrument(2).symbol == "BOB"       # ... and not remembered before it was
+    assert src.instrument(2).price_decimals == 4 and src.instrument(2).qty_decimals == 0

@@ -300,6 +300,12 @@ def test_coinbase_bad_messages_are_counted():
     assert n.books.depth(0, 1) == [] and n.books.depth(0, -1) == []
 
 
+def test_coinbase_ignores_http_responses():
+    n = CoinbaseNormaliser()
+    n.feed_line(b'{"bids": []}', 1, b"https://api.exchange.coinbase.com/products/X/book")
+    assert n.reasons() == {"unexpected_http": 1}
+
+
 def test_garbage_lines_in_recordings(tmp_path):
     path = tmp_path / "x.log"
     path.write_bytes(b"1618677817.1: {\"type\": \"heartbeat\"}\n\nrandom words here\n"
