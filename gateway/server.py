@@ -29,6 +29,9 @@ log = logging.getLogger("ordex.server")
 EventSink = Callable[[np.ndarray], object]
 
 
+_NO_EVENTS = np.empty(0)
+
+
 class NotAccepting(RuntimeError):
     """The server cannot take commands now (journal failed, or stopping)."""
 
@@ -45,8 +48,10 @@ class Server:
         self.accepting = False
         self.refusal = "starting"
         self.recovered_commands = 0
-        self._held: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+        # (last seq, engine events, book events) per submit, until durable
+        self._held: collections.deque[tuple[int, np.ndarray, np.ndarray]] = collections.deque()
         self._sinks: list[EventSink] = []
+        self._book_sinks: list[EventSink] = []
         self._stopped = asyncio.Event()
         self.gateways: list = []
 
@@ -114,8 +119,16 @@ class Server:
 
     # -- commands and events ----------------------------------------------------------------------
     def subscribe(self, sink: EventSink) -> None:
-        """sink(events) receives every durable batch of engine events, in sequence order."""
+        """sink(events) receives every durable batch of engine events (EVENT_DTYPE), in sequence
+        order: execution reports, cancel rejects, audit."""
         self._sinks.append(sink)
+
+    def subscribe_book(self, sink: EventSink) -> None:
+        """sink(events) receives every durable batch of order-book events (the book's EVENT_DTYPE:
+        rested, fill, cancelled, reduced, replaced, replenished; rejects never appear), in
+        sequence order: the source of market data feeds.  They carry no time: market data takes
+        it from the engine events of the same batch, or the moment of release."""
+        self._book_sinks.append(sink)
 
     def submit(self, rows: np.ndarray) -> int:
         """Sequence, journal and apply commands; their events follow once durable.  Returns the
@@ -124,21 +137,25 @@ class Server:
             raise NotAccepting(self.refusal)
         self.sequencer.submit(rows)
         events = self.engine.events_array()
+        book_events = self.engine.book.events_array() if self._book_sinks else _NO_EVENTS
         self.engine.clear_events()
         last = int(rows["seq"][-1])
-        if len(events):
-            self._held.append((last, events))
+        if len(events) or len(book_events):
+            self._held.append((last, events, book_events))
         return last
 
     def _on_durable(self, seq: int) -> None:
         held = self._held
         while held and held[0][0] <= seq:
-            _, events = held.popleft()
-            for sink in self._sinks:
-                try:
-                    sink(events)
-                except Exception:
-                    log.exception("event sink %r failed", sink)
+            _, events, book_events = held.popleft()
+            for sinks, batch in ((self._sinks, events), (self._book_sinks, book_events)):
+                if not len(batch):
+                    continue
+                for sink in sinks:
+                    try:
+                        sink(batch)
+                    except Exception:
+                        log.exception("event sink %r failed", sink)
 
     def _on_journal_failure(self, exc: BaseException) -> None:
         self.accepting = False
