@@ -251,6 +251,20 @@ class ReferenceEngine:
                 "positions": {p[0]: p[1:] for p in positions},
                 "kill_switch": kill}
 
+    def unrealized_pnl(self, account_id: int, instrument: int, mark_px: int | None = None) -> int | None:
+        """The position's value at the mark minus its cost basis, in cash increments; the mark
+        defaults to the instrument's reference (None if it has none)."""
+        if not (0 <= account_id < len(self._accounts) and 0 <= instrument < len(self._instr)):
+            raise KeyError(f"unknown account {account_id} or instrument {instrument}")
+        if mark_px is None:
+            ref = self._reference(instrument)
+            if ref is None:
+                return None
+            mark_px = ref[0]
+        p = self._positions.get((account_id, instrument), _Position())
+        value = self._notional(instrument, mark_px, abs(p.qty))
+        return (value if p.qty >= 0 else -value) - p.cost
+
     def state(self) -> tuple:
         orders = tuple(
             (o.id, o.session, o.account, o.instrument, o.side, o.ord_type, o.tif, o.price,

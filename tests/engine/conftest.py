@@ -10,10 +10,7 @@ from engine_helpers import ENGINES, Driver, refdata
 
 @pytest.fixture(params=list(ENGINES))
 def engine_cls(request):
-    try:
-        return ENGINES[request.param]()
-    except ImportError:   # TEMPORARY while ext/engine.pyx is being written; removed before merge
-        pytest.skip("compiled engine not built yet")
+    return ENGINES[request.param]()
 
 
 @pytest.fixture

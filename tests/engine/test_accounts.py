@@ -4,8 +4,8 @@ invariant checker itself.  Numbers worked out by hand (notional = p * q cents un
 """
 import pytest
 
-from engine_helpers import (AAA, ALICE, BBB, BOB, BUY, FRAC, SELL, Driver, accepted, briefs,
-                            refdata, trade)
+from engine_helpers import (AAA, ALICE, BBB, BOB, BUY, CAROL, FRAC, SELL, Driver, accepted,
+                            briefs, refdata, trade)
 from ordex.core.commands import OrdType, Tif
 from ordex.core.events import EventKind as K
 from ordex.core.events import Liquidity as L
@@ -123,8 +123,22 @@ def test_cost_basis_and_realized_pnl_through_flips(eng):
 
 def test_fill_that_flips_in_one_go(eng):
     cross(eng, BOB, ALICE, 4, 100)                             # bob long 4, cost 400
+    assert eng.engine.unrealized_pnl(BOB, AAA) == 0             # marked at the last trade, 100
+    assert eng.engine.unrealized_pnl(BOB, AAA, 110) == 440 - 400
     cross(eng, ALICE, BOB, 10, 90)                             # sells 10: 4 close, 6 open short
     assert position(eng, BOB) == (-6, 0, -540, 360 - 400)
+    assert eng.engine.unrealized_pnl(BOB, AAA) == 0
+    assert eng.engine.unrealized_pnl(BOB, AAA, 100) == -600 + 540   # a short loses as price rises
+    eng.reference(AAA, 80, ts_ns=eng.ts_ns + 1)                # a later external reference marks it
+    assert eng.engine.unrealized_pnl(BOB, AAA) == -480 + 540
+
+
+def test_unrealized_pnl_without_a_mark(eng):
+    assert eng.engine.unrealized_pnl(ALICE, AAA) is None
+    assert eng.engine.unrealized_pnl(ALICE, AAA, 50) == 5000       # 100 shares at cost 0
+    assert eng.engine.unrealized_pnl(CAROL, AAA, 50) == 0
+    with pytest.raises(KeyError):
+        eng.engine.unrealized_pnl(9, AAA)
 
 
 def test_multi_currency_account(eng):
