@@ -37,6 +37,8 @@ cdef class L2Books:
                      int64_t recv_ns, int64_t seq, int action, int flags) except -1
     cdef int num(self, object text, int scale, int64_t* out, int bad) except -1
     cdef int check(self, int32_t instrument) except -1
+    cdef Py_ssize_t levels_c(self, int32_t instrument, int side, object levels, int64_t ts_ns,
+                             int64_t recv_ns, int64_t seq, int action, int flags) except -1
     cdef Py_ssize_t changes_c(self, int32_t instrument, object changes, int64_t ts_ns,
                               int64_t recv_ns, int64_t seq, int action) except -1
     cdef int end_update_c(self, int32_t instrument, Py_ssize_t first, int64_t ts_ns,

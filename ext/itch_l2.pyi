@@ -10,7 +10,8 @@ mark() -> index of the next event; after applying one message call
 end_update(id, mark, ts_ns, recv_ns, seq): flags the message's events F_CROSSED and counts
 crossed / locked when the book is, and emits a QUOTE when the top of book changed.
 coinbase_update(id, msg, recv_ns) does a whole Coinbase l2update (-1: no changes list or a bad
-time, nothing applied).  venue_quote() emits the venue's own BBO (F_VENUE) and returns it parsed.
+time, nothing applied); binance_diff(id, msg, recv_ns) a Binance depthUpdate that the sync rule
+accepted (-1: b / a / u malformed, nothing applied).  venue_quote() emits the venue's own BBO (F_VENUE) and returns it parsed.
 """
 from ordex.ext.itch_levels import EventBuffer, LevelBook
 
@@ -29,6 +30,7 @@ class L2Books:
     def changes(self, instrument: int, changes: list, ts_ns: int, recv_ns: int, seq: int,
                 action: int = 0) -> int: ...
     def coinbase_update(self, instrument: int, msg: dict, recv_ns: int, action: int = 0) -> int: ...
+    def binance_diff(self, instrument: int, msg: dict, recv_ns: int, action: int = 0) -> int: ...
     def end_update(self, instrument: int, first: int, ts_ns: int, recv_ns: int,
                    seq: int) -> int: ...
     def reset(self, instrument: int, ts_ns: int, recv_ns: int, seq: int, ref: int = 0) -> None: ...

@@ -133,8 +133,12 @@ cdef class L2Books:
                    int64_t seq, int action=0, int flags=0):
         """Apply [[price, qty], ...] (absolute level quantities, 0 removes) to one side.
         Returns the number of levels applied; malformed entries are counted and skipped."""
-        cdef Py_ssize_t applied = 0
         self.check(instrument)
+        return self.levels_c(instrument, side, levels, ts_ns, recv_ns, seq, action, flags)
+
+    cdef Py_ssize_t levels_c(self, int32_t instrument, int side, object levels, int64_t ts_ns,
+                             int64_t recv_ns, int64_t seq, int action, int flags) except -1:
+        cdef Py_ssize_t applied = 0
         if type(levels) is not list:
             self._reasons[L2_BAD_LEVEL] += 1
             return 0
@@ -200,6 +204,30 @@ cdef class L2Books:
         first = self.events.n
         applied = self.changes_c(instrument, changes, ts_ns, recv_ns, 0, action)
         self.end_update_c(instrument, first, ts_ns, recv_ns, 0)
+        return applied
+
+    def binance_diff(self, int32_t instrument, dict msg, int64_t recv_ns, int action=0):
+        """Apply one Binance depthUpdate already accepted by the sync rule (b and a levels, the
+        crossed check, the quote).  Returns the levels applied, or -1 without touching anything
+        when b / a are not lists (the caller then reports it)."""
+        cdef int64_t ts_ns = recv_ns, seq
+        cdef Py_ssize_t first, applied
+        self.check(instrument)
+        bids = msg.get("b")
+        asks = msg.get("a")
+        u = msg.get("u")
+        E = msg.get("E")
+        if type(bids) is not list or type(asks) is not list or type(u) is not int:
+            return -1
+        seq = u
+        if type(E) is int:
+            ts_ns = <int64_t>E * 1000000
+        if recv_ns == 0:
+            recv_ns = ts_ns
+        first = self.events.n
+        applied = self.levels_c(instrument, 1, bids, ts_ns, recv_ns, seq, action, 0)
+        applied += self.levels_c(instrument, -1, asks, ts_ns, recv_ns, seq, action, 0)
+        self.end_update_c(instrument, first, ts_ns, recv_ns, seq)
         return applied
 
     def end_update(self, int32_t instrument, Py_ssize_t first, int64_t ts_ns, int64_t recv_ns,

@@ -83,7 +83,8 @@ class BinanceNormaliser:
         self.instruments = instruments if instruments is not None else Instruments(8, 8)
         self.books = L2Books(4096, quotes=quotes)
         self.counters = counters if counters is not None else Counters(self.name)
-        self.types: dict[str, int] = {}
+        self._types: dict[str, int] = {}
+        self._diffs = 0   # depthUpdate messages taken by the fast path
         self.symbols: dict[str, _Symbol] = {}
         self.resyncs = 0
 
@@ -113,11 +114,23 @@ class BinanceNormaliser:
                 self.counters.hit("snapshot_without_symbol", url.decode("ascii", "replace"))
                 return
             self.on_snapshot(symbol, msg, recv_ns)
-        else:
-            self.on_message(msg, recv_ns)
+            return
+        # Fast path for the bulk of the stream: the (LIVE, diff) -> LIVE edge of _TABLE for a
+        # diff that continues the chain.  Anything else takes the table's way in on_message.
+        d = msg.get("data") if type(msg) is dict and "stream" in msg else msg
+        if type(d) is dict and d.get("e") == "depthUpdate":
+            s = self.symbols.get(d.get("s"))
+            U, u = d.get("U"), d.get("u")
+            if (s is not None and s.state is Sync.LIVE and type(U) is int and type(u) is int
+                    and U <= s.last_u + 1 < u + 1 and U <= u
+                    and self.books.binance_diff(s.id, d, recv_ns, _DIFF) >= 0):
+                self._diffs += 1
+                self._after_diff(s, u)
+                return
+        self.on_message(msg, recv_ns)
 
     def on_snapshot(self, symbol: str, msg, recv_ns: int) -> None:
-        self.types["snapshot"] = self.types.get("snapshot", 0) + 1
+        self._types["snapshot"] = self._types.get("snapshot", 0) + 1
         try:
             if type(msg) is not dict or type(msg.get("lastUpdateId")) is not int:
                 raise TypeError("not a depth snapshot (lastUpdateId missing)")
@@ -137,7 +150,7 @@ class BinanceNormaliser:
         if type(kind) is not str:
             self.counters.hit("unknown_type", repr(msg)[:60])
             return
-        self.types[kind] = self.types.get(kind, 0) + 1
+        self._types[kind] = self._types.get(kind, 0) + 1
         try:
             if kind == "depthUpdate":
                 if not (type(msg["U"]) is int and type(msg["u"]) is int and msg["U"] <= msg["u"]):
@@ -234,14 +247,11 @@ class BinanceNormaliser:
         s.buffer.append((msg, recv_ns))
 
     def _apply_diff(self, s: _Symbol, msg, recv_ns: int) -> None:
-        u = msg["u"]
-        ts = msg["E"] * 1_000_000 if type(msg.get("E")) is int else recv_ns
-        recv = recv_ns or ts
-        b = self.books
-        first = b.mark()
-        b.set_levels(s.id, 1, msg["b"], ts, recv, u, _DIFF, 0)
-        b.set_levels(s.id, -1, msg["a"], ts, recv, u, _DIFF, 0)
-        b.end_update(s.id, first, ts, recv, u)
+        if self.books.binance_diff(s.id, msg, recv_ns, _DIFF) < 0:
+            raise ValueError("depthUpdate without lists of bids and asks")
+        self._after_diff(s, msg["u"])
+
+    def _after_diff(self, s: _Symbol, u: int) -> None:
         s.last_u = u
         if s.pending_bbo is not None:
             if s.pending_bbo[0] == u:
@@ -307,6 +317,14 @@ class BinanceNormaliser:
         self.books.trade(s.id, msg["p"], msg["q"], side, ts, recv_ns or ts, tid, tid, _TRADE)
 
     # -- output ------------------------------------------------------------------------------
+
+    @property
+    def types(self) -> dict[str, int]:
+        """Messages seen per venue message type (snapshots as "snapshot")."""
+        out = dict(self._types)
+        if self._diffs:
+            out["depthUpdate"] = out.get("depthUpdate", 0) + self._diffs
+        return out
 
     def take(self) -> np.ndarray:
         return self.books.events.take()
