@@ -11,6 +11,12 @@ Reported (W = itch_synthetic: --messages messages of feeds.synth over 50 instrum
   parse.W.ratio_vs_itchfeed        parse / itchfeed_parse (same run, same bytes)
   parse.W.ratio_vs_meatpy          parse / meatpy_parse
   parse_book.W.ratio_vs_itchfeed   parse_book / itchfeed_book
+  meatpy_book.itch_one_instrument.throughput   meatpy's own book builder (ITCH50MarketProcessor,
+                                   parse + limit order book) on --python-messages / 5 synthetic
+                                   messages of a single instrument (it keeps one book per
+                                   processor, so one instrument is the fair comparison)
+  parse_book.itch_one_instrument.throughput    ItchBook on the same bytes (repeated to time it)
+  parse_book.itch_one_instrument.ratio_vs_meatpy
   normalise.coinbase_l2.throughput     the Coinbase recording, line by line to events: l2update
                                        level changes per second, while also handling everything
                                        else in it (snapshots, matches, tickers)
@@ -82,6 +88,22 @@ def itchfeed_parse(data: bytes) -> list:
 def meatpy_parse(path: str) -> int:
     from meatpy.itch50 import ITCH50MessageReader
     return sum(1 for _ in ITCH50MessageReader().read_file(path))
+
+
+def meatpy_book(path: str, symbol: str) -> int:
+    import datetime
+
+    from meatpy.itch50 import ITCH50MarketProcessor, ITCH50MessageReader
+    from meatpy.lob import ExecutionPriorityExceptionList
+    proc = ITCH50MarketProcessor(symbol, datetime.datetime(2024, 1, 2))
+    n = 0
+    for m in ITCH50MessageReader().read_file(path):
+        try:
+            proc.process_message(m)
+        except ExecutionPriorityExceptionList:
+            pass    # meatpy applies the execution, then reports it was not first in the queue
+        n += 1
+    return n
 
 
 def dict_book(messages: list) -> dict:
@@ -236,6 +258,15 @@ def run(args: argparse.Namespace) -> Report:
         with open(path, "wb") as f:
             f.write(small)
         meatpy = _median_rate(lambda: meatpy_parse(path), small_n, py_repeat)
+        one_n = max(1, small_n // 5)
+        one = synthetic_itch(one_n, n_instruments=1, seed=2)
+        one_path = os.path.join(tmp, "one.itch50")
+        with open(one_path, "wb") as f:
+            f.write(one)
+        meatpy_bk = _median_rate(lambda: meatpy_book(one_path, "S0000"), one_n, py_repeat)
+    reps = max(1, 1_000_000 // one_n)
+    one_book = _median_rate(lambda: [book_run(one) for _ in range(reps)], one_n * reps,
+                            args.repeat)
     pybook = _median_rate(lambda: dict_book(itchfeed_parse(small)), small_n, py_repeat)
     report.add(f"parse.{WORKLOAD}.throughput", "/s", parse)
     report.add(f"parse_book.{WORKLOAD}.throughput", "/s", book)
@@ -245,6 +276,9 @@ def run(args: argparse.Namespace) -> Report:
     report.add(f"parse.{WORKLOAD}.ratio_vs_itchfeed", "", parse / itchfeed)
     report.add(f"parse.{WORKLOAD}.ratio_vs_meatpy", "", parse / meatpy)
     report.add(f"parse_book.{WORKLOAD}.ratio_vs_itchfeed", "", book / pybook)
+    report.add("meatpy_book.itch_one_instrument.throughput", "/s", meatpy_bk)
+    report.add("parse_book.itch_one_instrument.throughput", "/s", one_book)
+    report.add("parse_book.itch_one_instrument.ratio_vs_meatpy", "", one_book / meatpy_bk)
 
     lines, source = _coinbase_lines()
     updates = _level_updates_coinbase(lines)
