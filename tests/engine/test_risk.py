@@ -366,3 +366,31 @@ def test_post_only_would_take_is_a_reject(eng):
     assert e.order_id == 2
     assert eng.engine.account(ALICE)["cash"]["USD"] == (100000, 0)
     accepted(eng.buy(1, 99, flags=Flag.POST_ONLY))
+
+
+# ---- huge values: risk arithmetic is exact (DESIGN invariant 3: no silent overflow) ------------
+
+@pytest.mark.parametrize("price, qty", [(2 ** 40, 2 ** 40), (4, 2 ** 62), (2 ** 31, 2 ** 33),
+                                        (2 ** 62, 3)])
+def test_huge_buy_cannot_wrap_past_buying_power(eng, price, qty):
+    # price * qty is far beyond int64; the hold must still exceed alice's 100000 cents
+    before = eng.engine.state()
+    rejected(eng.buy(qty, price), R.INSUFFICIENT_BUYING_POWER)
+    unchanged(before, eng.engine.state())
+
+
+def test_huge_order_cannot_wrap_past_max_notional(make_engine):
+    eng = make_engine({"AAA": dict(max_notional="1000")})
+    rejected(eng.sell(2 ** 40, 2 ** 40, account=BOB), R.NOTIONAL_ABOVE_MAX)   # bob may short
+
+
+def test_huge_replace_cannot_wrap_past_buying_power(eng):
+    oid = accepted(eng.buy(1, 100))
+    cancel_rejected(eng.replace(oid, qty=2 ** 40, price=2 ** 40), R.INSUFFICIENT_BUYING_POWER)
+    assert eng.engine.order(oid)["qty"] == 1
+
+
+def test_huge_reference_gives_a_market_buy_no_free_protection(make_engine):
+    eng = make_engine({"AAA": dict(band_pct="10")})
+    eng.reference(AAA, 2 ** 62)                 # protection 1.1 * 2**62 is beyond int64
+    rejected(eng.buy(1), R.INSUFFICIENT_BUYING_POWER)
