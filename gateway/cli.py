@@ -8,6 +8,7 @@ import sys
 
 # name -> (module, one-line help).  Each module provides `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("ordex.gateway.serve_cli", "run the exchange (FIX acceptor, engine, journal)"),
     "perf": ("ordex.perf.cli", "run a benchmark and report throughput and latency percentiles"),
     "feeds": ("ordex.feeds.cli", "market data: replay a recording (ITCH, JSON L2, CSV/Parquet)"),
     "journal": ("ordex.core.journal_cli", "verify, inspect or export a write-ahead journal"),
