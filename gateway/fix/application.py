@@ -1,8 +1,8 @@
 """FIX application layer: FIX 4.4 / 4.2 application messages <-> engine commands and events.
 
 In:  NewOrderSingle(D), OrderCancelRequest(F), OrderCancelReplaceRequest(G), OrderStatusRequest(H),
-     OrderMassCancelRequest(q); anything else gets BusinessMessageReject(j) (MarketDataRequest(V)
-     gets MarketDataRequestReject(Y): market data over FIX is not built yet).
+     OrderMassCancelRequest(q), MarketDataRequest(V, see market_data.py); anything else gets
+     BusinessMessageReject(j).
 Out: ExecutionReport(8) for every order event, OrderCancelReject(9), OrderMassCancelReport(r),
      sent only once the commands behind them are durable (the server releases events then).
 
@@ -25,6 +25,7 @@ from ordex.core.events import EventKind
 from ordex.core.lifecycle import FIX_ORD_STATUS, OrderState
 from ordex.core.refdata import ReferenceData
 from ordex.ext.fixcodec import FieldError
+from ordex.gateway.fix.market_data import MarketData
 
 log = logging.getLogger("ordex.fix.app")
 
@@ -98,6 +99,7 @@ class FixApplication:
         # (session id, clordid) -> what the request was, to answer its reject correctly
         self.pending: dict[tuple[int, bytes], bytes] = {}
         server.subscribe(self.on_events)
+        self.market_data = MarketData(self)
 
     # -- Application (called by the session layer) --------------------------------------------
     def on_logon(self, session) -> None:
@@ -119,14 +121,13 @@ class FixApplication:
     def on_message(self, session, msg) -> None:
         handler = self.HANDLERS.get(msg.msg_type)
         sid = self.session_ids[session.name]
+        if msg.msg_type == b"V":
+            self.market_data.request(session, sid, msg)
+            return
         if handler is None:
-            if msg.msg_type == b"V":
-                self.send(session, b"Y", [(262, msg.get_bytes(262, b"?")), (281, b"0"),
-                                          (58, b"market data over FIX is not available")])
-            else:
-                self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()),
-                                          (372, msg.msg_type), (380, b"3"),
-                                          (58, b"unsupported message type")])
+            self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()),
+                                      (372, msg.msg_type), (380, b"3"),
+                                      (58, b"unsupported message type")])
             return
         if getattr(session.settings, "drop_copy", False):
             self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()),

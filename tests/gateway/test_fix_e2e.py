@@ -98,3 +98,59 @@ def test_trade_cancel_reject_and_restart(tmp_path, loop_kind):
 
     state, next_out = run(first())
     run(second(state, next_out))
+
+
+def test_market_data_snapshot_and_increments_show_only_durable_state(tmp_path):
+    """A V subscription gets a W snapshot of the durable book, then X increments (level changes
+    and trades) that, applied to the snapshot, give the engine's own book."""
+    cfg = demo_config(tmp_path)
+
+    async def scenario():
+        server, port = await start(cfg)
+        c = await FixClient.connect(port, sender="CLIENT1", target="ORDEX")
+        await c.logon()
+        order = lambda cl, acct, side, qty, px: c.send(b"D", [
+            (11, cl), (1, acct), (55, "MSFT"), (54, side), (38, qty), (40, "2"), (44, px),
+            (59, "1"), (60, "20261122-10:00:00.000")])
+        await order("B1", "DEMO1", "1", "10", "99.00")
+        await expect_er(c, t150="0")
+        await c.send(b"V", [(262, "md1"), (263, "1"), (264, "0"), (265, "1"), (267, "3"),
+                            (269, "0"), (269, "1"), (269, "2"), (146, "1"), (55, "MSFT")])
+        snap = await c.expect(b"W")
+        assert [(int(t), v) for t, v in snap.pairs if int(t) in (269, 270, 271, 346)] == [
+            (269, b"0"), (270, b"99.00"), (271, b"10"), (346, b"1")]
+        book = {(b"0", b"99.00"): b"10"}
+        await order("S1", "DEMO2", "2", "4", "99.00")     # trades 4 at 99.00
+        await order("S2", "DEMO2", "2", "7", "101.00")    # rests: new offer level
+        trades = []
+        while len(trades) < 1 or (b"1", b"101.00") not in book:
+            m = await c.recv()
+            if m.get(35) != b"X":
+                continue
+            entries, cur = [], None
+            for t, v in m.pairs:
+                t = int(t)
+                if t == 279:
+                    cur = {}
+                    entries.append(cur)
+                if cur is not None:
+                    cur[t] = v
+            for e in entries:
+                if e[269] == b"2":
+                    trades.append((e[270], e[271]))
+                elif e[279] == b"2":
+                    book.pop((e[269], e[270]), None)
+                else:
+                    book[(e[269], e[270])] = e[271]
+        assert trades == [(b"99.00", b"4")]
+        assert book == {(b"0", b"99.00"): b"6", (b"1", b"101.00"): b"7"}
+        assert server.engine.book.depth(1, 1) == [(9900, 6, 1)]
+        await c.send(b"V", [(262, "md2"), (263, "1"), (264, "0"), (265, "1"), (267, "1"),
+                            (269, "0"), (146, "1"), (55, "NOPE")])
+        rej = tags(await c.expect(b"Y"))
+        assert rej[262] == b"md2" and rej[281] == b"0"
+        await c.logout()
+        c.close()
+        await server.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
