@@ -154,3 +154,45 @@ def test_market_data_snapshot_and_increments_show_only_durable_state(tmp_path):
         await server.stop()
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_drop_copy_sees_the_firms_execution_reports_and_cannot_trade(tmp_path):
+    text = config_mod.default_text() + '''
+[[fix.session]]
+name = "DROP1"
+begin_string = "FIX.4.2"
+sender_comp_id = "ORDEX"
+target_comp_id = "DROPCOPY"
+accounts = ["DEMO1"]
+drop_copy = true
+'''
+    cfg = dataclasses.replace(config_mod.parse(text, base_dir=tmp_path), fix_listen=("127.0.0.1", 0))
+
+    async def scenario():
+        server, port = await start(cfg)
+        trader = await FixClient.connect(port, sender="CLIENT1", target="ORDEX")
+        await trader.logon()
+        drop = await FixClient.connect(port, begin="FIX.4.2", sender="DROPCOPY", target="ORDEX")
+        await drop.logon()
+        for cl, acct in (("B1", "DEMO1"), ("B2", "DEMO2")):
+            await trader.send(b"D", [(11, cl), (1, acct), (55, "MSFT"), (54, "1"), (38, "5"),
+                                     (40, "2"), (44, "99.00"), (59, "1"),
+                                     (60, "20261122-10:00:00.000")])
+            await expect_er(trader, t150="0", t11=cl)
+        copy = tags(await drop.expect(b"8"))
+        # only DEMO1's report, in FIX 4.2 form (ExecTransType present)
+        assert copy[11] == b"B1" and copy[1] == b"DEMO1" and copy[20] == b"0" and copy[150] == b"0"
+        with pytest.raises(asyncio.TimeoutError):
+            await drop.expect(b"8", timeout=0.5)          # DEMO2's report is not copied
+        await drop.send(b"D", [(11, "X"), (1, "DEMO1"), (55, "MSFT"), (54, "1"), (38, "5"),
+                               (40, "2"), (44, "99.00"), (59, "1"), (21, "1"),
+                               (60, "20261122-10:00:00.000")])
+        j = tags(await drop.expect(b"j"))
+        assert j[380] == b"4"                              # drop copy: order entry refused
+        assert server.engine.order_count == 2
+        for c in (trader, drop):
+            await c.logout()
+            c.close()
+        await server.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
