@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from ordex.core import fixdict
 from ordex.ext.fixcodec import FieldError, FixEncoder, FixParser, FixTemplate, ParseError, Validate
 
-from .store import MessageStore
+from .store import MessageStore, StoreError
 
 log = logging.getLogger("ordex.fix.session")
 
@@ -457,6 +457,10 @@ class FixSession:
                 if self._close_reason is not None:
                     break
                 self._on_message(m)
+        except Exception:
+            # A bug, not bad input: keep it to this session and say nothing specific.
+            log.exception("FIX %s: failed on %r", self.name, m)
+            self._logout_and_close("internal error")
         finally:
             self._batch = False
         self._flush()
@@ -479,7 +483,9 @@ class FixSession:
         msg_type = m.msg_type
         if msg_type == b"5":
             return self._on_logout(m, seq)
-        if msg_type == b"4" and not m.get_bool(123, False):
+        if msg_type == b"4" and m.get_bytes(123, b"N") != b"Y":
+            if m.error:
+                return self._send_reject(seq, msg_type, m.reject_reason, m.error_tag, m.error_text)
             return self._on_sequence_reset(m, seq)
         store = self.store
         expected = store.next_target
@@ -494,7 +500,7 @@ class FixSession:
                 self._too_high(seq, None)
             else:
                 self._too_high(seq, m)
-        elif not m.get_bool(43, False):
+        elif m.get_bytes(43, b"N") != b"Y":
             self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}")
 
     def _process(self, m, seq: int, msg_type: bytes) -> None:
@@ -598,13 +604,17 @@ class FixSession:
         now = self._clock()
         stamp = utc_stamp(now)
         pos = begin
-        for seq, frame in store.messages(begin, end):
-            if seq > pos:
-                self._gap_fill(pos, seq, now)
-            self._out += self._possdup(frame, stamp)
-            pos = seq + 1
-            if len(self._out) >= _RESEND_FLUSH_BYTES:
-                self._flush()
+        try:
+            for seq, frame in store.messages(begin, end):
+                if seq > pos:
+                    self._gap_fill(pos, seq, now)
+                self._out += self._possdup(frame, stamp)
+                pos = seq + 1
+                if len(self._out) >= _RESEND_FLUSH_BYTES:
+                    self._flush()
+        except StoreError as e:
+            log.error("FIX %s: cannot resend: %s", self.name, e)
+            return self._logout_and_close("resend not possible: message store damaged")
         if pos <= end:
             self._gap_fill(pos, end + 1, now)
 

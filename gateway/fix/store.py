@@ -113,9 +113,9 @@ class MessageStore:
 
     # -- messages -------------------------------------------------------------------------------
 
-    def _records(self, offset: int) -> Iterator[tuple[int, int, int, bytes | None]]:
-        """Records from offset to the end of `messages`: (offset, MsgSeqNum, length, frame), the
-        frame None when the record is cut short or its checksum is wrong (then iteration ends)."""
+    def _records(self, offset: int) -> Iterator[tuple[int, int, int, bytes | None, str]]:
+        """Records from offset to the end of `messages`: (offset, MsgSeqNum, length, frame, ""),
+        or frame None and what is wrong for a record cut short or damaged (iteration ends)."""
         data = b""
         base = offset                     # file offset of data[0]
         pos = 0
@@ -124,7 +124,7 @@ class MessageStore:
                 more = os.pread(self._msg_fd, _READ_CHUNK, base + len(data))
                 if not more:
                     if pos < len(data):
-                        yield base + pos, 0, len(data) - pos, None
+                        yield base + pos, 0, len(data) - pos, None, "incomplete record header"
                     return
                 data = data[pos:] + more
                 base += pos
@@ -133,12 +133,12 @@ class MessageStore:
             n, seq = _REC.unpack_from(data, pos)
             end = pos + _REC.size + n + _CRC.size
             if n == 0 or n > MAX_FRAME:
-                yield base + pos, seq, n, None
+                yield base + pos, seq, n, None, f"bad record length {n}"
                 return
             if end > len(data):
                 more = os.pread(self._msg_fd, max(_READ_CHUNK, end - len(data)), base + len(data))
                 if not more:
-                    yield base + pos, seq, n, None
+                    yield base + pos, seq, n, None, "incomplete record"
                     return
                 data = data[pos:] + more
                 base += pos
@@ -147,20 +147,18 @@ class MessageStore:
             frame = data[pos + _REC.size:end - _CRC.size]
             (crc,) = _CRC.unpack_from(data, end - _CRC.size)
             if crc != crc32c(frame, crc32c(data[pos:pos + _REC.size])):
-                yield base + pos, seq, n, None
+                yield base + pos, seq, n, None, "checksum mismatch"
                 return
-            yield base + pos, seq, n, frame
+            yield base + pos, seq, n, frame, ""
             pos = end
 
     def _recover(self) -> int:
         """Index `messages`; return the last stored MsgSeqNum (0 when empty)."""
         size = os.fstat(self._msg_fd).st_size
         last = 0
-        for offset, seq, n, frame in self._records(0):
+        for offset, seq, n, frame, problem in self._records(0):
             if frame is None or seq <= last:
-                what = (f"MsgSeqNum {seq} after {last}" if frame is not None
-                        else f"bad record (length {n}, MsgSeqNum {seq})")
-                self._truncate_torn(offset, size, n, what)
+                self._truncate_torn(offset, size, n, problem or f"MsgSeqNum {seq} after {last}")
                 break
             self._index(seq, offset)
             last = seq
@@ -241,13 +239,15 @@ class MessageStore:
             first += 1
         if first > last:
             return
-        for offset, seq, n, frame in self._records(offsets[first]):
+        for offset, seq, n, frame, problem in self._records(offsets[first]):
+            if frame is None:
+                raise StoreError(f"{self._msg_path}: {problem} at offset {offset}")
             if seq > end:
                 return
             i = seq - self._base
-            if frame is None or not 0 <= i < len(offsets) or offsets[i] != offset:
-                raise StoreError(f"{self._msg_path}: record at offset {offset} damaged or not "
-                                 f"the one indexed (MsgSeqNum {seq})")
+            if not 0 <= i < len(offsets) or offsets[i] != offset:
+                raise StoreError(f"{self._msg_path}: record at offset {offset} is not the one "
+                                 f"indexed (MsgSeqNum {seq})")
             yield seq, frame
 
     def __len__(self) -> int:

@@ -26,7 +26,7 @@ async def serve_acceptor(tmp_path, app, sessions=None, **kw):
     try:
         yield acceptor, server.sockets[0].getsockname()[1]
     finally:
-        await acceptor.close(timeout_s=0.5)
+        await acceptor.close(timeout_s=0.1)
 
 
 class FixClient:

@@ -1,0 +1,172 @@
+"""The message store on disk: persistence, ranges with gaps, torn tails, damage, reset; and the
+settings and password hashing the acceptor relies on."""
+import os
+
+import pytest
+
+from ordex.core.fixdict import Validation
+from ordex.gateway.fix.session import SessionSettings, hash_password, verify_password
+from ordex.gateway.fix.store import MessageStore, StoreError
+
+
+def frame(seq: int) -> bytes:
+    return b"8=FIX.4.4\x019=5\x0135=8\x01%d\x0110=000\x01" % seq * (1 + seq % 3)
+
+
+def fill(store, seqs):
+    for s in seqs:
+        store.append(s, frame(s))
+    store.next_sender = max(seqs) + 1
+    store.flush()
+
+
+def test_messages_and_sequence_numbers_survive_reopen(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [1, 2, 5, 6, 9])
+    s.next_target = 42
+    s.close()
+    s = MessageStore(tmp_path)
+    assert (s.next_sender, s.next_target, len(s)) == (10, 42, 5)
+    assert list(s.messages(1, 100)) == [(q, frame(q)) for q in (1, 2, 5, 6, 9)]
+    assert [q for q, _ in s.messages(3, 6)] == [5, 6]
+    assert [q for q, _ in s.messages(7, 8)] == []
+    assert [q for q, _ in s.messages(9, 9)] == [9]
+    s.append(10, frame(10))                   # pending records are visible to a resend
+    assert [q for q, _ in s.messages(9, 10)] == [9, 10]
+    s.close()
+
+
+def test_large_ranges_read_across_chunks(tmp_path):
+    s = MessageStore(tmp_path)
+    big = b"x" * 300_000
+    for q in range(1, 11):
+        s.append(q, big + b"%d" % q)
+    s.flush()
+    got = list(s.messages(2, 9))
+    assert [q for q, _ in got] == list(range(2, 10))
+    assert all(f == big + b"%d" % q for q, f in got)
+    s.close()
+
+
+def test_out_of_order_append_is_refused(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [3])
+    with pytest.raises(ValueError, match="out of order"):
+        s.append(3, frame(3))
+    s.close()
+
+
+@pytest.mark.parametrize("cut", [1, 7, 15, 20])
+def test_torn_tail_is_truncated(tmp_path, cut, caplog):
+    s = MessageStore(tmp_path)
+    fill(s, [1, 2, 3])
+    s.close()
+    path = tmp_path / "messages"
+    size = path.stat().st_size
+    os.truncate(path, size - cut)
+    s = MessageStore(tmp_path)
+    assert [q for q, _ in s.messages(1, 10)] == [1, 2]
+    assert s.next_sender == 4                  # from seqnums: 3 was sent
+    fill(s, [4])
+    s.close()
+    s = MessageStore(tmp_path)
+    assert [q for q, _ in s.messages(1, 10)] == [1, 2, 4]
+    s.close()
+    assert "torn record" in caplog.text
+
+
+def test_zero_filled_tail_is_truncated(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [1, 2])
+    s.close()
+    with open(tmp_path / "messages", "ab") as f:
+        f.write(bytes(4096))
+    s = MessageStore(tmp_path)
+    assert [q for q, _ in s.messages(1, 10)] == [1, 2]
+    s.close()
+
+
+def test_damage_in_the_middle_stops_with_the_offset(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [1, 2, 3])
+    s.close()
+    path = tmp_path / "messages"
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF                           # inside record 1's frame
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"messages: checksum mismatch at offset 0 of"):
+        MessageStore(tmp_path)
+
+
+def test_damaged_seqnums_stop_start_up(tmp_path):
+    MessageStore(tmp_path).close()
+    path = tmp_path / "seqnums"
+    data = bytearray(path.read_bytes())
+    data[10] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="seqnums: damaged"):
+        MessageStore(tmp_path)
+    path.write_bytes(b"short")
+    with pytest.raises(StoreError, match="5 bytes"):
+        MessageStore(tmp_path)
+
+
+def test_seqnums_behind_messages_are_moved_forward(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [1, 2, 3])
+    s.close()
+    stale = MessageStore(tmp_path / "other")
+    stale.close()
+    os.replace(tmp_path / "other" / "seqnums", tmp_path / "seqnums")    # says 1/1
+    s = MessageStore(tmp_path)
+    assert s.next_sender == 4
+    s.close()
+
+
+def test_reset(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [1, 2, 3])
+    s.next_target = 9
+    s.reset()
+    assert (s.next_sender, s.next_target, len(s)) == (1, 1, 0)
+    assert list(s.messages(1, 100)) == []
+    fill(s, [1])
+    s.close()
+    s = MessageStore(tmp_path)
+    assert [q for q, _ in s.messages(1, 100)] == [1] and s.next_sender == 2
+    s.close()
+
+
+def test_password_hashes():
+    h = hash_password("correct horse", n=1 << 10)
+    assert "correct horse" not in h and h.startswith("scrypt$1024$8$1$")
+    assert verify_password("correct horse", h)
+    assert verify_password(b"correct horse", h)
+    assert not verify_password("correct hors", h)
+    assert hash_password("correct horse", n=1 << 10) != h              # salted
+    for bad in ("", "scrypt$x", "md5$1$2$3$AA$AA", "scrypt$1024$8$1$!!$AA", "scrypt$3$8$1$AA$AA"):
+        assert not verify_password("x", bad)
+    with pytest.raises(ValueError):
+        hash_password("")
+
+
+@pytest.mark.parametrize("kw, key", [
+    (dict(name="../etc"), "name"),
+    (dict(begin_string="FIX.5.0"), "begin_string"),
+    (dict(sender_comp_id=""), "sender_comp_id"),
+    (dict(target_comp_id="A=B"), "target_comp_id"),
+    (dict(heartbeat_s=-1), "heartbeat_s"),
+    (dict(sending_time_tolerance_s=0), "sending_time_tolerance_s"),
+    (dict(password_hash="plaintext"), "password_hash"),
+    (dict(max_message_size=10), "max_message_size"),
+    (dict(validation="all"), "validation"),
+    (dict(throttle_per_s=0), "throttle_per_s"),
+])
+def test_settings_errors_name_the_key(kw, key):
+    base = dict(name="s1", begin_string="FIX.4.4", sender_comp_id="A", target_comp_id="B")
+    base.update(kw)
+    with pytest.raises(ValueError, match=key):
+        SessionSettings(**base)
+    ok = SessionSettings(name="s1", begin_string="FIX.4.2", sender_comp_id="A",
+                         target_comp_id="B", validation=Validation.off())
+    assert ok.validation == Validation.off()
