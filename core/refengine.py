@@ -54,7 +54,8 @@ from typing import Any
 
 import numpy as np
 
-from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, OrdType, Scope, Side, Tif
+from ordex.core.commands import (ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, OrdType, Scope,
+                                 Side, Tif)
 from ordex.core.events import EVENT_DTYPE, EventKind, Liquidity
 from ordex.core.lifecycle import LifecycleEvent as LE
 from ordex.core.lifecycle import OrderState as OS
@@ -181,15 +182,17 @@ class ReferenceEngine:
         acct_id = {a.name: a.id for a in refdata.accounts}
         self._accounts = [
             _Account(may_short=a.may_short,
-                     instruments=None if a.instruments is None else frozenset(sym[s] for s in a.instruments),
+                     instruments=(None if a.instruments is None
+                                  else frozenset(sym[s] for s in a.instruments)),
                      max_position=Fraction(a.max_position))
             for a in refdata.accounts]
         self._sessions = [
             _Session(accounts=frozenset(acct_id[n] for n in s.accounts), rate=s.max_orders_per_sec,
                      tokens_ns=s.max_orders_per_sec * TOKEN_NS)
             for s in refdata.sessions]
-        self._cash: dict[tuple[int, str], list[int]] = {}        # (account, currency) -> [available, held]
-        self._positions: dict[tuple[int, int], _Position] = {}   # (account, instrument)
+        # (account, currency) -> [available, held]; (account, instrument) -> position
+        self._cash: dict[tuple[int, str], list[int]] = {}
+        self._positions: dict[tuple[int, int], _Position] = {}
         for a in refdata.accounts:
             for cur, amount in a.balances.items():
                 self._cash[a.id, cur] = [amount, 0]
@@ -197,7 +200,7 @@ class ReferenceEngine:
                 self._positions[a.id, sym[s]] = _Position(qty=qty)
         self._fees: dict[str, int] = {}
         self._orders: dict[int, _Order] = {}                     # live and pending orders only
-        self._clordids: dict[tuple[int, bytes], int] = {}        # used clordids -> order id (0 = none)
+        self._clordids: dict[tuple[int, bytes], int] = {}        # used -> order id (0 = none)
         self._next_order_id = 1
         self._next_exec_id = 1
         self._events: list[tuple] = []
@@ -251,7 +254,8 @@ class ReferenceEngine:
                 "positions": {p[0]: p[1:] for p in positions},
                 "kill_switch": kill}
 
-    def unrealized_pnl(self, account_id: int, instrument: int, mark_px: int | None = None) -> int | None:
+    def unrealized_pnl(self, account_id: int, instrument: int,
+                       mark_px: int | None = None) -> int | None:
         """The position's value at the mark minus its cost basis, in cash increments; the mark
         defaults to the instrument's reference (None if it has none)."""
         if not (0 <= account_id < len(self._accounts) and 0 <= instrument < len(self._instr)):
@@ -272,11 +276,13 @@ class ReferenceEngine:
              o.expire_ts_ns, o.clordid)
             for o in (self._orders[i] for i in sorted(self._orders)))
         big = 1 << 40
-        books = tuple((tuple(self._book.depth(i, Side.BUY, big)), tuple(self._book.depth(i, Side.SELL, big)))
+        books = tuple((tuple(self._book.depth(i, Side.BUY, big)),
+                       tuple(self._book.depth(i, Side.SELL, big)))
                       for i in range(len(self._instr)))
         accounts = tuple(self._account_state(a) for a in range(len(self._accounts)))
         fees = tuple((cur, amt) for cur, amt in sorted(self._fees.items()) if amt)
-        instruments = tuple((m.status, m.last_px, m.last_ts, m.ref_px, m.ref_ts) for m in self._markets)
+        instruments = tuple((m.status, m.last_px, m.last_ts, m.ref_px, m.ref_ts)
+                            for m in self._markets)
         sessions = tuple((s.kill, s.tokens_ns, s.last_ts_ns) for s in self._sessions)
         return (self._next_order_id, self._next_exec_id, orders, books, accounts, fees,
                 instruments, sessions)
@@ -290,38 +296,47 @@ class ReferenceEngine:
                 raise InvariantViolation(what)
 
         self._book.validate()
-        totals = self._cash_totals()
-        for cur in set(totals) | set(self._initial_cash):
-            check(totals.get(cur, 0) == self._initial_cash.get(cur, 0),
-                  f"{cur}: cash + holds + fees {totals.get(cur, 0)} != {self._initial_cash.get(cur, 0)}")
-        positions = self._position_totals()
-        for i in set(positions) | set(self._initial_positions):
-            check(positions.get(i, 0) == self._initial_positions.get(i, 0),
-                  f"instrument {i}: positions sum {positions.get(i, 0)} != {self._initial_positions.get(i, 0)}")
+        totals, initial = self._cash_totals(), self._initial_cash
+        for cur in set(totals) | set(initial):
+            check(totals.get(cur, 0) == initial.get(cur, 0),
+                  f"{cur}: cash + holds + fees {totals.get(cur, 0)} != {initial.get(cur, 0)}")
+        positions, initial = self._position_totals(), self._initial_positions
+        for i in set(positions) | set(initial):
+            check(positions.get(i, 0) == initial.get(i, 0),
+                  f"instrument {i}: positions sum {positions.get(i, 0)} != {initial.get(i, 0)}")
         held_cash: dict[tuple[int, str], int] = {}
         held_qty: dict[tuple[int, int], int] = {}
         in_book = 0
         for o in self._orders.values():
             where = f"order {o.id}"
-            check(o.state not in TERMINAL and o.state != OS.PENDING_NEW, f"{where} in state {OS(o.state).name}")
-            check(o.leaves > 0 and o.leaves == o.qty - o.cum_qty, f"{where}: leaves {o.leaves} qty {o.qty} cum {o.cum_qty}")
-            check((o.hold_cash, o.hold_qty) == self._hold_needed(o, o.leaves), f"{where}: hold {o.hold_cash}/{o.hold_qty} "
-                  f"!= needed {self._hold_needed(o, o.leaves)}")
+            check(o.state not in TERMINAL and o.state != OS.PENDING_NEW,
+                  f"{where} in state {OS(o.state).name}")
+            check(o.leaves > 0 and o.leaves == o.qty - o.cum_qty,
+                  f"{where}: leaves {o.leaves} qty {o.qty} cum {o.cum_qty}")
+            needed = self._hold_needed(o, o.leaves)
+            check((o.hold_cash, o.hold_qty) == needed,
+                  f"{where}: hold {o.hold_cash}/{o.hold_qty} != needed {needed}")
             cur = self._instr[o.instrument].currency
             held_cash[o.account, cur] = held_cash.get((o.account, cur), 0) + o.hold_cash
-            held_qty[o.account, o.instrument] = held_qty.get((o.account, o.instrument), 0) + o.hold_qty
+            key = (o.account, o.instrument)
+            held_qty[key] = held_qty.get(key, 0) + o.hold_qty
             b = self._book.order(o.id)
             if o.state == OS.PENDING_TRIGGER:
                 check(b is None, f"{where} is pending but in the book")
             else:
                 in_book += 1
-                check(b is not None and b["leaves"] == o.leaves, f"{where}: book has {b}, engine leaves {o.leaves}")
-        check(in_book == self._book.order_count, f"book holds {self._book.order_count} orders, engine {in_book}")
+                check(b is not None and b["leaves"] == o.leaves,
+                      f"{where}: book has {b}, engine leaves {o.leaves}")
+        check(in_book == self._book.order_count,
+              f"book holds {self._book.order_count} orders, engine {in_book}")
         for key, (available, held) in self._cash.items():
-            check(held == held_cash.get(key, 0), f"account {key}: held {held} != orders' holds {held_cash.get(key, 0)}")
-            check(available >= 0, f"account {key}: available cash {available} < 0 (a fill cost more than its hold)")
+            check(held == held_cash.get(key, 0),
+                  f"account {key}: held {held} != orders' holds {held_cash.get(key, 0)}")
+            check(available >= 0, f"account {key}: available {available} < 0 (a fill cost more "
+                                  f"than its hold)")
         for key, p in self._positions.items():
-            check(p.held_qty == held_qty.get(key, 0), f"position {key}: held {p.held_qty} != {held_qty.get(key, 0)}")
+            check(p.held_qty == held_qty.get(key, 0),
+                  f"position {key}: held {p.held_qty} != {held_qty.get(key, 0)}")
 
     # ---- helpers: reference data, money -------------------------------------------------------
 
@@ -358,7 +373,8 @@ class ReferenceEngine:
         return self._positions.setdefault((account, instrument), _Position())
 
     def _set_hold(self, o: _Order) -> None:
-        """Re-take the order's hold for its current leaves; the difference moves to/from available."""
+        """Re-take the order's hold for its current leaves; the difference moves to or from
+        available."""
         cash, qty = self._hold_needed(o, o.leaves)
         if cash != o.hold_cash:
             entry = self._cash_entry(o.account, self._instr[o.instrument].currency)
@@ -397,7 +413,8 @@ class ReferenceEngine:
 
     def _position_limit(self, account: int, instrument: int) -> int:
         a = self._accounts[account]
-        return int(a.max_position / Fraction(self._instr[instrument].qty_increment))   # floor: both >= 0
+        # int() truncates, which is the floor here: both numbers are >= 0
+        return int(a.max_position / Fraction(self._instr[instrument].qty_increment))
 
     def _open_qty(self, account: int, instrument: int, side: int) -> int:
         return sum(o.leaves for o in self._orders.values()
@@ -636,10 +653,12 @@ class ReferenceEngine:
     def _enter_book(self, o: _Order) -> tuple[int, list[tuple]]:
         owner, tif = o.account + 1, _BOOK_TIF.get(o.tif, BookTif.GTC)
         if o.ord_type == OrdType.MARKET:
-            result = self._book.market(o.instrument, o.id, o.side, o.leaves, o.hold_price, tif, owner, o.stp)
+            result = self._book.market(o.instrument, o.id, o.side, o.leaves, o.hold_price, tif,
+                                       owner, o.stp)
         elif o.ord_type == OrdType.STOP:
             protection = self._protection(o.instrument, o.side, o.stop_price)
-            result = self._book.market(o.instrument, o.id, o.side, o.leaves, protection, tif, owner, o.stp)
+            result = self._book.market(o.instrument, o.id, o.side, o.leaves, protection, tif,
+                                       owner, o.stp)
         else:
             result = self._book.limit(o.instrument, o.id, o.side, o.price, o.leaves, tif, owner,
                                       o.stp, o.post_only, o.display)
@@ -656,7 +675,7 @@ class ReferenceEngine:
                 self._fill(taker, maker, price, qty, Liquidity.TAKER)
                 self._fill(maker, taker, price, qty, Liquidity.MAKER)
                 if (taker.leaves, maker.leaves) != (leaves, other_leaves):
-                    raise AssertionError(f"book and engine disagree on leaves after fill {oid}/{other}")
+                    raise AssertionError(f"book and engine disagree on leaves: fill {oid}/{other}")
             elif kind == BookEvent.CANCELLED:
                 o = self._orders[oid]
                 o.state = next_state(o.state, LE.CANCEL)
@@ -714,7 +733,7 @@ class ReferenceEngine:
     # ---- ending orders and their consequences -------------------------------------------------
 
     def _end(self, o: _Order, kind: int, reason: int, **extra: Any) -> None:
-        """The order (state already set by the table) ends: release holds, report, leave the table."""
+        """The order (its state already set by the table) ends: release holds, report, drop it."""
         o.leaves = 0
         self._set_hold(o)
         del self._orders[o.id]
@@ -786,7 +805,8 @@ class ReferenceEngine:
             o = self._orders[oid]
             if o.state == OS.PENDING_TRIGGER and o.ord_type in (OrdType.STOP, OrdType.STOP_LIMIT):
                 last = self._markets[o.instrument].last_px
-                if last > 0 and (last >= o.stop_price if o.side == Side.BUY else last <= o.stop_price):
+                hit = last >= o.stop_price if o.side == Side.BUY else last <= o.stop_price
+                if last > 0 and hit:
                     return o
         return None
 
@@ -840,12 +860,14 @@ class ReferenceEngine:
         """(reason, new hold price) for a replace of live order o: 8, 9 (no display: the order
         keeps its own), QTY_NOT_ABOVE_FILLED, 11, 12, 13 and 14 for the increase only."""
         ins = self._instr[o.instrument]
-        reason = self._check_prices(o.ord_type, c.price, c.stop_price, ins.tick) or self._check_qty(c.qty, o.instrument)
+        reason = (self._check_prices(o.ord_type, c.price, c.stop_price, ins.tick)
+                  or self._check_qty(c.qty, o.instrument))
         if reason:
             return reason, 0
         if c.qty <= o.cum_qty:
             return Reason.QTY_NOT_ABOVE_FILLED, 0
-        if o.ord_type in (OrdType.LIMIT, OrdType.STOP_LIMIT) and self._outside_collar(o.instrument, c.price):
+        limit_priced = o.ord_type in (OrdType.LIMIT, OrdType.STOP_LIMIT)
+        if limit_priced and self._outside_collar(o.instrument, c.price):
             return Reason.PRICE_OUTSIDE_COLLAR, 0
         if o.ord_type == OrdType.STOP:
             hold_price = self._stop_hold_price(o.instrument, o.side, c.stop_price)
@@ -958,7 +980,8 @@ class ReferenceEngine:
             return
         self._markets[c.instrument].status = c.status
         if c.status == 2:
-            day = [o for o in self._orders.values() if o.instrument == c.instrument and o.tif == Tif.DAY]
+            day = [o for o in self._orders.values()
+                   if o.instrument == c.instrument and o.tif == Tif.DAY]
             self._cancel_all(day, LE.EXPIRE, EventKind.EXPIRED, Reason.SESSION_CLOSE)
 
     def _on_reference_price(self, c: SimpleNamespace) -> None:
@@ -980,7 +1003,8 @@ class ReferenceEngine:
             self._cancel_all(mine, LE.CANCEL, EventKind.CANCELLED, Reason.KILL_SWITCH_CANCEL)
 
     def _on_timer(self, c: SimpleNamespace) -> None:
-        due = sorted((o for o in self._orders.values() if o.tif == Tif.GTD and o.expire_ts_ns <= c.ts_ns),
+        due = sorted((o for o in self._orders.values()
+                      if o.tif == Tif.GTD and o.expire_ts_ns <= c.ts_ns),
                      key=lambda o: (o.expire_ts_ns, o.id))
         for o in due:
             if o.id in self._orders:
@@ -1001,7 +1025,8 @@ class ReferenceEngine:
     # ---- state views -------------------------------------------------------------------------
 
     def _account_state(self, account: int) -> tuple:
-        cash = tuple((cur, *self._cash.get((account, cur), (0, 0))) for cur in sorted(self.refdata.currencies))
+        cash = tuple((cur, *self._cash.get((account, cur), (0, 0)))
+                     for cur in sorted(self.refdata.currencies))
         positions = tuple((i, p.qty, p.held_qty, p.cost, p.realized)
                           for (a, i), p in sorted(self._positions.items(), key=lambda kv: kv[0])
                           if a == account and (p.qty or p.held_qty or p.cost or p.realized))

@@ -1,14 +1,16 @@
 """Random command streams through the compiled engine and the reference engine must agree exactly.
 
 After every command: the same event tuples, the same state(), the same unrealized P&L at the
-default mark for every account and instrument, and check_invariants() passes on both.  Commands are drawn one at a time so that cancels, replaces, links and status requests
-mostly name orders that exist (read from the reference engine, which is in the same state); every
-command kind appears, with several sessions (one throttled, the admin session, an unknown one),
-accounts (one that may short, one with a position limit and few instruments) and instruments
-(fees, a collar, a coarse tick and lot, fractional quantities), and roughly one command in ten
-carries something invalid.  Short streams come from Hypothesis (derandomize=True, so they shrink
-and reproduce), long ones from fixed random.Random seeds; a failure message lists the commands
-that led to it.
+default mark for every account and instrument, and check_invariants() passes on both.
+
+Commands are drawn one at a time so that cancels, replaces, links and status requests mostly name
+orders that exist (read from the reference engine, which is in the same state).  Every command
+kind appears, with several sessions (one throttled, the admin session, an unknown one), accounts
+(one that may short, one with a position limit and few instruments) and instruments (fees, a
+collar, a coarse tick and lot, fractional quantities); roughly one command in ten carries
+something invalid, one in sixty a notional far beyond int64.  Short streams come from Hypothesis
+(derandomize=True, so they shrink and reproduce), long ones from fixed random.Random seeds; a
+failure message lists the commands that led to it.
 """
 import random
 

@@ -17,7 +17,8 @@ from ordex.core.reasons import Reason as R
 SECOND = 1_000_000_000
 TAKER, MAKER = L.TAKER, L.MAKER
 STOP, STOP_LIMIT = OrdType.STOP, OrdType.STOP_LIMIT
-NEW, PF, FILLED, CXL, EXP, PT = St.NEW, St.PARTIALLY_FILLED, St.FILLED, St.CANCELLED, St.EXPIRED, St.PENDING_TRIGGER
+NEW, PF, FILLED = St.NEW, St.PARTIALLY_FILLED, St.FILLED
+CXL, EXP, PT = St.CANCELLED, St.EXPIRED, St.PENDING_TRIGGER
 
 
 def usd(eng, account):
@@ -464,7 +465,8 @@ def test_status_request(eng):
     eng.sell(2, 101, account=BOB)
     eng.sell(2, 100, account=BOB)
     e = only(eng.send(CommandKind.STATUS_REQUEST, session=S0, orig_clordid="a1"), K.ORDER_STATUS)
-    assert (e.order_id, e.state, e.leaves, e.cum_qty, e.avg_px, e.qty, e.clordid) == (1, PF, 3, 2, 100, 5, b"a1")
+    assert (e.order_id, e.state, e.leaves, e.cum_qty, e.avg_px, e.qty, e.clordid) == (
+        1, PF, 3, 2, 100, 5, b"a1")
     only(eng.send(CommandKind.STATUS_REQUEST, session=S0, order_id=1), K.ORDER_STATUS)
     cancel_rejected(eng.send(CommandKind.STATUS_REQUEST, session=S1, order_id=1), R.UNKNOWN_ORDER)
     eng.cancel(1)

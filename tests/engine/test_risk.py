@@ -189,7 +189,8 @@ def test_session_kill_switch(eng):
     events = eng.kill(Scope.SESSION, True, session=S0)
     assert briefs(events) == [("CANCELLED", a, St.CANCELLED, 0, 0, 0, R.KILL_SWITCH_CANCEL)]
     rejected(eng.buy(1, 100, account=BOB, session=S0), R.SESSION_KILL_SWITCH)
-    accepted(eng.buy(1, 100, account=BOB, session=S1, ts_ns=eng.ts_ns + SECOND))   # same account, other session
+    # same account, other session
+    accepted(eng.buy(1, 100, account=BOB, session=S1, ts_ns=eng.ts_ns + SECOND))
     assert eng.engine.order(b) is not None
     assert eng.engine.state()[7][S0][0] is True
     eng.kill(Scope.SESSION, False, session=S0)
@@ -219,6 +220,18 @@ def test_throttle_refills_from_ts(eng):
     rejected(eng.buy(1, 100, account=BOB, session=S1), R.THROTTLED)
     accepted(eng.buy(1, 100, account=BOB, session=S0))                # S0 is unthrottled
     assert eng.engine.state()[7][S0] == (False, 0, 0)
+
+
+def test_throttle_ignores_time_running_backwards(eng):
+    # The sequencer stamps ts_ns monotonically; should one arrive earlier than the bucket's last
+    # refill, it refills nothing (the formula read literally would drain tokens) and the bucket
+    # keeps its clock.
+    t0 = 10 * SECOND
+    accepted(eng.buy(1, 100, account=BOB, session=S1, ts_ns=t0))
+    accepted(eng.buy(1, 100, account=BOB, session=S1, ts_ns=t0 - SECOND))
+    assert eng.engine.state()[7][S1] == (False, 0, t0)
+    rejected(eng.buy(1, 100, account=BOB, session=S1, ts_ns=t0 - SECOND), R.THROTTLED)
+    accepted(eng.buy(1, 100, account=BOB, session=S1, ts_ns=t0 + SECOND // 2))
 
 
 def test_throttle_counts_replaces_but_not_cancels(eng):
