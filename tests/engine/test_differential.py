@@ -16,7 +16,7 @@ import random
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from engine_helpers import ENGINES, Ev
@@ -49,7 +49,10 @@ PERMITTED = {0: [0, 1], 1: [1, 2], 2: [0, 2]}
 ADMIN, UNKNOWN_SESSION = -1, 7
 MAX_ORDERS = 12                  # small, so that the order table fills now and then
 
+# No "explain" phase: it re-runs failing examples many times, and the failure message already
+# lists the commands.
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=120,
+                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
