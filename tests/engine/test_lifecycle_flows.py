@@ -281,6 +281,63 @@ def test_oto_child_cancelled_alone_frees_the_parent(eng):
     assert briefs(eng.sell(5, 100, account=BOB))[-1] == ("TRIGGERED", 3, NEW, 5, 0, 0, 0)
 
 
+def test_oco_stop_leg_that_ends_without_trading_cancels_the_other(eng):
+    accepted(eng.sell(5, 110))                                                 # 1
+    accepted(eng.new(SELL, 5, ord_type=STOP, stop_price=96, flags=Flag.OCO, link=1))   # 2
+    accepted(eng.buy(1, 96, account=BOB))                                      # 3
+    events = eng.sell(1, 96, account=BOB)                                      # 4: trade at 96
+    assert briefs(events) == [
+        ("NEW", 4, NEW, 1, 0, 0, 0), ("TRADE", 4, FILLED, 0, 1, 96, 0), ("TRADE", 3, FILLED, 0, 1, 96, 0),
+        ("TRIGGERED", 2, NEW, 5, 0, 0, 0),
+        ("CANCELLED", 2, CXL, 0, 0, 0, R.IOC_REMAINDER),       # no bid left within 96
+        ("CANCELLED", 1, CXL, 0, 0, 0, R.OCO_SIBLING)]
+    assert eng.engine.account(ALICE)["positions"][AAA] == (100, 0, 0, 0)
+
+
+def test_oto_chain_releases_one_generation_at_a_time(eng):
+    accepted(eng.buy(1, 100))                                                  # 1
+    accepted(eng.sell(1, 110, flags=Flag.OTO, link=1))                         # 2: child of 1
+    accepted(eng.buy(1, 90, flags=Flag.OTO, link=2))                           # 3: child of 2
+    assert briefs(eng.sell(1, 100, account=BOB)) == [
+        ("NEW", 4, NEW, 1, 0, 0, 0), ("TRADE", 4, FILLED, 0, 1, 100, 0),
+        ("TRADE", 1, FILLED, 0, 1, 100, 0), ("TRIGGERED", 2, NEW, 1, 0, 0, 0)]
+    assert eng.engine.order(3)["state"] == PT
+    assert briefs(eng.buy(1, 110, account=BOB)) == [
+        ("NEW", 5, NEW, 1, 0, 0, 0), ("TRADE", 5, FILLED, 0, 1, 110, 0),
+        ("TRADE", 2, FILLED, 0, 1, 110, 0), ("TRIGGERED", 3, NEW, 1, 0, 0, 0)]
+    assert eng.engine.state()[3][AAA] == (((90, 1, 1),), ())
+
+
+def test_mass_cancel_runs_follow_ups_after_its_report(eng):
+    accepted(eng.sell(5, 110))                                                 # 1 (AAA)
+    accepted(eng.buy(1, 90, instrument=BBB, flags=Flag.OCO, link=1))           # 2 (BBB), OCO with 1
+    events = eng.send(CommandKind.MASS_CANCEL, session=S0, scope=Scope.INSTRUMENT, instrument=AAA,
+                      account=-1, clordid="m")
+    assert briefs(events) == [("CANCELLED", 1, CXL, 0, 0, 0, R.MASS_CANCEL),
+                              ("MASS_CANCEL_DONE", 0, 0, 0, 0, 0, 0),
+                              ("CANCELLED", 2, CXL, 0, 0, 0, R.OCO_SIBLING)]
+    assert events[1].qty == 1
+
+
+def test_mass_cancel_of_both_legs_reports_both(eng):
+    accepted(eng.sell(5, 110))
+    accepted(eng.new(SELL, 5, ord_type=STOP, stop_price=90, flags=Flag.OCO, link=1))
+    events = eng.send(CommandKind.MASS_CANCEL, session=S0, scope=Scope.ACCOUNT, account=ALICE,
+                      instrument=-1)
+    assert briefs(events) == [("CANCELLED", 1, CXL, 0, 0, 0, R.MASS_CANCEL),
+                              ("CANCELLED", 2, CXL, 0, 0, 0, R.MASS_CANCEL),
+                              ("MASS_CANCEL_DONE", 0, 0, 0, 0, 0, 0)]
+    assert events[2].qty == 2
+
+
+def test_session_kill_switch_cancels_children_entered_elsewhere(eng):
+    accepted(eng.buy(1, 100, account=BOB, session=S0))                         # 1: parent via S0
+    accepted(eng.sell(1, 110, account=BOB, session=S1, flags=Flag.OTO, link=1))   # 2: child via S1
+    events = eng.kill(Scope.SESSION, True, session=S0)
+    assert briefs(events) == [("CANCELLED", 1, CXL, 0, 0, 0, R.KILL_SWITCH_CANCEL),
+                              ("CANCELLED", 2, CXL, 0, 0, 0, R.OTO_PARENT_ENDED)]
+
+
 # ---- cancel ----------------------------------------------------------------------------------
 
 def test_cancel_by_id_and_by_clordid(eng):
@@ -411,6 +468,17 @@ def test_replace_pending_stop(eng):
     assert (events[0].stop_price, events[0].price) == (130, 0)
     assert usd(eng, ALICE) == (100000 - 520, 520)
     cancel_rejected(eng.replace(1, qty=4, price=130, stop_price=130), R.INVALID_PRICE)
+
+
+def test_replace_moves_a_stop_into_its_trigger(eng):
+    eng.sell(1, 100, account=BOB)
+    eng.buy(1, 100, account=BOB)                                               # 2: last 100
+    accepted(eng.sell(1, 100, account=BOB))                                    # 3: an ask at 100
+    accepted(eng.new(BUY, 1, ord_type=STOP, stop_price=110))                   # 4: holds 110
+    events = eng.replace(4, qty=1, stop_price=100)                             # hold 100; 100 >= 100
+    assert briefs(events) == [("REPLACED", 4, PT, 1, 0, 0, 0), ("TRIGGERED", 4, NEW, 1, 0, 0, 0),
+                              ("TRADE", 4, FILLED, 0, 1, 100, 0), ("TRADE", 3, FILLED, 0, 1, 100, 0)]
+    assert usd(eng, ALICE) == (100000 - 100, 0)
 
 
 def test_replace_sell_needs_the_extra_position(eng):
