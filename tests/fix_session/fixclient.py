@@ -145,6 +145,11 @@ class EchoApp:
     ER = session_template(b"8", [(37, "str"), (11, "bytes"), (17, "str"), (150, "char"),
                                  (39, "char"), (55, "bytes"), (54, "char"), (38, "bytes"),
                                  (151, "bytes"), (14, "int"), (6, "int"), (60, "timestamp", 6)])
+    # FIX 4.2: ExecTransType (20) is required; timestamps have milliseconds.
+    ER42 = session_template(b"8", [(37, "str"), (11, "bytes"), (17, "str"), (20, "char"),
+                                   (150, "char"), (39, "char"), (55, "bytes"), (54, "char"),
+                                   (38, "bytes"), (151, "bytes"), (14, "int"), (6, "int"),
+                                   (60, "timestamp", 3)])
 
     def __init__(self):
         self.logons: list[str] = []
@@ -162,10 +167,15 @@ class EchoApp:
         self.messages.append((session.name, msg.msg_type, msg.get_int(34), msg.get_bytes(11, b"")))
         if msg.msg_type == b"D":
             self.exec_id += 1
-            session.send_template(self.ER, (
-                f"O{self.exec_id}", msg.get_bytes(11), f"E{self.exec_id}", "0", "0",
-                msg.get_bytes(55), msg.get_char(54), msg.get_bytes(38), msg.get_bytes(38), 0, 0,
-                time.time_ns()))
+            n = self.exec_id
+            if session.settings.begin_string == "FIX.4.2":
+                session.send_template(self.ER42, (
+                    f"O{n}", msg.get_bytes(11), f"E{n}", "0", "0", "0", msg.get_bytes(55),
+                    msg.get_char(54), msg.get_bytes(38), msg.get_bytes(38), 0, 0, time.time_ns()))
+            else:
+                session.send_template(self.ER, (
+                    f"O{n}", msg.get_bytes(11), f"E{n}", "0", "0", msg.get_bytes(55),
+                    msg.get_char(54), msg.get_bytes(38), msg.get_bytes(38), 0, 0, time.time_ns()))
         elif msg.msg_type == b"H":
             session.business_reject(msg, 3, "unsupported", ref_id=msg.get_bytes(11))
         elif msg.msg_type == b"F":
