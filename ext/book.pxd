@@ -120,6 +120,21 @@ ctypedef struct Order:
     uint8_t flags
 
 
+# One resting order as snapshots export and restore it (packed: the on-disk row, RESTING_DTYPE).
+ctypedef packed struct Resting:
+    int64_t id
+    int64_t price
+    int64_t shown
+    int64_t hidden
+    int64_t display
+    int64_t owner
+    int32_t instrument
+    uint8_t side
+    uint8_t stp
+    uint8_t flags
+    uint8_t _pad
+
+
 ctypedef struct Level:
     int64_t price
     i128 total          # displayed quantity at this level (a sum of int64s: 128 bits)
@@ -181,3 +196,5 @@ cdef class OrderBook:
     cdef int replace_c(self, int64_t order_id, int64_t new_price, int64_t new_qty) except -1
     cdef int apply(self, Command* c) except -1
     cdef Instrument* checked_instrument(self, int32_t instrument) except NULL
+    cdef int64_t export_resting_c(self, Resting* out) noexcept
+    cdef int restore_resting_c(self, const Resting* r) except -1

@@ -84,6 +84,18 @@ Batch
     `result` field; events accumulate exactly as for the per-call methods.
 
 Events accumulate in the book until clear_events()/take_events(); the buffer grows as needed.
+
+Snapshots
+    resting_orders() exports every resting order (RESTING_DTYPE rows: id, price, shown, hidden,
+    display, owner, instrument, side, stp, flags) in priority order: by instrument, bids then
+    asks, levels from the best, FIFO within a level.  restore_resting() places one such order at
+    the tail of its level without matching and without events, so restoring an export in order
+    into a book with the same instruments (tick, lot) rebuilds the same priorities, and the two
+    books produce the same events for any further commands.  It refuses (ValueError, book
+    unchanged) anything the book could not have built: unknown instrument, bad side, price not a
+    positive multiple of the tick, shown <= 0, hidden < 0, total off the lot, hidden without a
+    display size or shown above it, unknown stp/flags, a duplicate id, a full pool, or a price
+    that would cross the opposite side.  Pool slots are internal and need not match.
 """
 from typing import Any
 
@@ -91,6 +103,7 @@ import numpy as np
 
 COMMAND_DTYPE: np.dtype
 EVENT_DTYPE: np.dtype
+RESTING_DTYPE: np.dtype
 
 class Side: BUY: int; SELL: int
 class Op: LIMIT: int; MARKET: int; CANCEL: int; REDUCE: int; REPLACE: int
@@ -135,5 +148,14 @@ class OrderBook:
         """Top n levels from the best: (price, displayed quantity, order count)."""
     def order(self, order_id: int) -> dict[str, Any] | None:
         """A live order: id, instrument, side, price, shown, hidden, leaves, display, owner, stp."""
+    def resting_orders(self) -> np.ndarray:
+        """Every resting order, RESTING_DTYPE, in priority order (see Snapshots)."""
+    def restore_resting(self, instrument: int, order_id: int, side: int, price: int, shown: int,
+                        hidden: int = 0, display: int = 0, owner: int = 0, stp: int = 0,
+                        flags: int = 0) -> None:
+        """Place an exported order at the tail of its level, without matching (see Snapshots)."""
+    def restore_resting_array(self, rows: np.ndarray) -> int:
+        """restore_resting() per RESTING_DTYPE row, in order; a bad row raises ValueError naming
+        its index (the rows before it stay placed: restore into a fresh book)."""
     def validate(self) -> None:
         """Check every internal structure; raise BookCorrupted naming the first broken invariant."""

@@ -9,7 +9,7 @@ object per order; Python sees result codes and the event buffer.
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.number cimport PyNumber_Index
-from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t, uint8_t
 from libc.string cimport memcpy, memmove, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
@@ -33,12 +33,27 @@ EVENT_DTYPE = np.dtype([
     ("leaves", "<i8"), ("other_leaves", "<i8"), ("instrument", "<i4"), ("kind", "u1"),
     ("side", "u1"), ("reason", "u1"),
 ], align=True)
-if COMMAND_DTYPE.itemsize != sizeof(Command) or EVENT_DTYPE.itemsize != sizeof(Event):
+# Packed, explicit layout: the rows snapshots store (no padding that could differ by compiler).
+RESTING_DTYPE = np.dtype([
+    ("id", "<i8"), ("price", "<i8"), ("shown", "<i8"), ("hidden", "<i8"), ("display", "<i8"),
+    ("owner", "<i8"), ("instrument", "<i4"), ("side", "u1"), ("stp", "u1"), ("flags", "u1"),
+    ("_pad", "u1"),
+])
+if (COMMAND_DTYPE.itemsize != sizeof(Command) or EVENT_DTYPE.itemsize != sizeof(Event)
+        or RESTING_DTYPE.itemsize != sizeof(Resting)):
     raise ImportError("ordex.ext.book: numpy dtypes do not match the C structs")
 
 
 cdef enum:
     NONE = -1           # "no order / no level" in pool links
+    EXPORT_CHAINS = 16  # level lists walked at once by export_resting_c
+
+
+cdef extern from *:
+    """
+    #define ordex_prefetch(p) __builtin_prefetch(p)
+    """
+    void prefetch "ordex_prefetch"(const void* p) noexcept nogil
 
 
 class BookCorrupted(AssertionError):
@@ -730,6 +745,158 @@ cdef class OrderBook:
         return {"id": o.id, "instrument": o.instrument, "side": o.side, "price": o.price,
                 "shown": o.shown, "hidden": o.hidden, "leaves": o.shown + o.hidden,
                 "display": o.display, "owner": o.owner, "stp": o.stp}
+
+    # ---------------------------------------------------------------- snapshots
+
+    cdef int64_t export_resting_c(self, Resting* out) noexcept:
+        """Write every resting order into out (room for order_count rows) in priority order:
+        instrument, bids then asks, levels from the best, FIFO within a level.
+
+        Each level's rows go to a known place (levels know their counts), so up to EXPORT_CHAINS
+        levels are walked at once: their FIFO lists are pointer chases through a large pool, and
+        interleaving them lets the cache misses overlap instead of queueing one behind another."""
+        cdef int32_t i, s, pos, oi, j, active
+        cdef int64_t n = 0
+        cdef int32_t cur[EXPORT_CHAINS]
+        cdef int64_t at[EXPORT_CHAINS]
+        cdef SideLadder* lad
+        cdef Level* L
+        cdef Order* o
+        cdef Resting* r
+        for i in range(self.max_instruments):
+            if not self.instruments[i].active:
+                continue
+            for s in range(2):
+                lad = &self.instruments[i].sides[s]
+                pos = lad.n - 1
+                active = 0
+                while True:
+                    while active < EXPORT_CHAINS and pos >= 0:
+                        L = &self.levels[lad.levels[pos]]
+                        cur[active] = L.head
+                        at[active] = n
+                        n += L.count
+                        active += 1
+                        pos -= 1
+                    if active == 0:
+                        break
+                    j = 0
+                    while j < active:
+                        oi = cur[j]
+                        o = &self.orders[oi]
+                        r = &out[at[j]]
+                        r.id = o.id
+                        r.price = o.price
+                        r.shown = o.shown
+                        r.hidden = o.hidden
+                        r.display = o.display
+                        r.owner = o.owner
+                        r.instrument = i
+                        r.side = o.side
+                        r.stp = o.stp
+                        r.flags = o.flags
+                        r._pad = 0
+                        at[j] += 1
+                        if o.next == NONE:          # level done: its slot goes to the last chain
+                            active -= 1
+                            cur[j] = cur[active]
+                            at[j] = at[active]
+                        else:
+                            cur[j] = o.next
+                            prefetch(&self.orders[o.next])
+                            j += 1
+        return n
+
+    cdef int restore_resting_c(self, const Resting* r) except -1:
+        """Place an exported order at the tail of its level without matching or events.
+
+        Everything a resting order can be is checked, so that a restored book is one the book
+        itself could have built; a violation raises ValueError and leaves the book unchanged."""
+        cdef int32_t oi, instrument = r.instrument
+        cdef Instrument* ins
+        cdef SideLadder* opp
+        cdef Order* o
+        cdef int s
+        cdef int64_t best
+        if instrument < 0 or instrument >= self.max_instruments or not self.instruments[instrument].active:
+            raise ValueError(f"resting order {r.id}: unknown instrument {instrument}")
+        ins = &self.instruments[instrument]
+        if r.side != BUY and r.side != SELL:
+            raise ValueError(f"resting order {r.id}: side {r.side} is neither BUY nor SELL")
+        if r.price <= 0 or r.price % ins.tick:
+            raise ValueError(f"resting order {r.id}: price {r.price} is not a positive multiple of the tick {ins.tick}")
+        if r.shown <= 0 or r.hidden < 0 or r.display < 0 or r.hidden > INT64_MAX - r.shown:
+            raise ValueError(f"resting order {r.id}: impossible quantities shown={r.shown} hidden={r.hidden} display={r.display}")
+        if (r.shown + r.hidden) % ins.lot or r.display % ins.lot:
+            raise ValueError(f"resting order {r.id}: quantities off the lot {ins.lot}")
+        if (r.hidden > 0 and r.display == 0) or (r.display > 0 and r.shown > r.display):
+            raise ValueError(f"resting order {r.id}: shown={r.shown} hidden={r.hidden} do not fit display={r.display}")
+        if r.stp > DECREMENT_AND_CANCEL or r.flags & ~FLAG_POST_ONLY:
+            raise ValueError(f"resting order {r.id}: stp {r.stp} or flags {r.flags} unknown")
+        if self.find(r.id) != NONE:
+            raise ValueError(f"resting order {r.id}: duplicate order id")
+        if self.free_order == NONE:
+            raise ValueError(f"resting order {r.id}: the book's pool of {self.max_orders} orders is full")
+        s = side_index(r.side)
+        opp = &ins.sides[1 - s]
+        if opp.n:
+            best = self.levels[opp.levels[opp.n - 1]].price
+            if acceptable(s, best, r.price):
+                raise ValueError(f"resting order {r.id}: price {r.price} would cross the best opposite price {best}")
+        oi = self.free_order
+        o = &self.orders[oi]
+        self.free_order = o.next
+        self.live_orders += 1
+        o.id = r.id
+        o.price = r.price
+        o.shown = r.shown
+        o.hidden = r.hidden
+        o.display = r.display
+        o.owner = r.owner
+        o.instrument = instrument
+        o.side = r.side
+        o.stp = r.stp
+        o.flags = r.flags
+        idmap_put(&self.index, r.id, oi)
+        self.link_tail(self.level_for(ins, s, r.price), oi)
+        return 0
+
+    def resting_orders(self):
+        """Every resting order as a RESTING_DTYPE array, in priority order (see export_resting_c)."""
+        out = np.empty(self.live_orders, dtype=RESTING_DTYPE)
+        if self.live_orders:
+            self.export_resting_c(<Resting*>cnp.PyArray_DATA(out))
+        return out
+
+    def restore_resting(self, instrument, order_id, side, price, shown, hidden=0, display=0,
+                        owner=0, stp=STP_NONE, flags=0):
+        cdef Resting r
+        r.instrument = as_int32(instrument)
+        r.id = as_i64(order_id)
+        r.side = as_code(side, 0)
+        r.price = as_i64(price)
+        r.shown = as_i64(shown)
+        r.hidden = as_i64(hidden)
+        r.display = as_i64(display)
+        r.owner = as_i64(owner)
+        r.stp = as_code(stp, 255)
+        r.flags = as_code(flags, 255)
+        r._pad = 0
+        self.restore_resting_c(&r)
+
+    def restore_resting_array(self, cnp.ndarray rows not None):
+        """restore_resting() for each RESTING_DTYPE row in order; returns how many.  A bad row
+        raises ValueError naming it, with the rows before it already placed."""
+        if rows.dtype != RESTING_DTYPE or rows.ndim != 1 or not rows.flags.c_contiguous:
+            raise TypeError("rows must be a one-dimensional, C-contiguous RESTING_DTYPE array")
+        cdef const Resting* r = <const Resting*>cnp.PyArray_DATA(rows)
+        cdef Py_ssize_t i, n = rows.shape[0]
+        for i in range(n):
+            try:
+                self.restore_resting_c(&r[i])
+            except ValueError as e:
+                raise ValueError(f"row {i}: {e}") from None
+        return n
 
     def validate(self):
         """Walk every structure and cross-check it; raise BookCorrupted on the first violation."""

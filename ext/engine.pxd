@@ -251,6 +251,43 @@ ctypedef struct ClEntry:   # (session, clordid) -> order id, forever
     char clordid[CLORDID_LEN]
 
 
+# Snapshot rows (packed: the on-disk layout, independent of the in-memory structs above).
+ctypedef packed struct SnapOrder:
+    int64_t id
+    int64_t price
+    int64_t stop_price
+    int64_t qty
+    int64_t cum_qty
+    int64_t leaves
+    int64_t display
+    int64_t expire_ts
+    int64_t link
+    int64_t oto_child
+    int64_t hold_price
+    int64_t hold_cash
+    int64_t hold_qty
+    uint64_t px_qty_lo
+    int64_t px_qty_hi
+    int32_t session
+    int32_t account
+    int32_t instrument
+    uint8_t side
+    uint8_t ord_type
+    uint8_t tif
+    uint8_t state
+    uint8_t flags
+    uint8_t stp
+    uint8_t in_book
+    uint8_t _pad
+    char clordid[CLORDID_LEN]
+
+
+ctypedef packed struct SnapClordid:
+    int64_t order_id
+    int32_t session
+    char clordid[CLORDID_LEN]
+
+
 cdef class Engine:
     cdef readonly OrderBook book
     cdef EOrder* orders
@@ -298,12 +335,14 @@ cdef class Engine:
     cdef ECommand* cmd             # the command being applied
     cdef readonly list currencies
     cdef readonly object refdata
+    cdef bytes snap_digest          # refdata_digest(refdata), computed at the first snapshot
 
     cdef int64_t* _zeros64(self, Py_ssize_t n) except NULL
     cdef int64_t cl_find(self, int32_t session, const char* clordid) noexcept
     cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1
     cdef EEvent* emit(self, uint8_t kind) except NULL
     cdef EEvent* emit_order(self, uint8_t kind, EOrder* o, uint16_t reason) except NULL
+    cdef EEvent* emit_command(self, uint8_t kind, ECommand* c, int64_t order_id, uint16_t reason) except NULL
     cdef int reject_new(self, ECommand* c, int64_t order_id, uint16_t reason) except -1
     cdef int cancel_reject(self, ECommand* c, int64_t order_id, uint16_t reason) except -1
     cdef int transition(self, EOrder* o, int lc_event) except -1
@@ -343,3 +382,8 @@ cdef class Engine:
     cdef int settle(self) except -1
     cdef int apply_c(self, ECommand* c) except -1
     cdef dict _order_dict(self, EOrder* o)
+    cdef int64_t snap_orders(self, SnapOrder* out) except -1
+    cdef int64_t snap_clordids(self, SnapClordid* out) noexcept
+    cdef int load_orders(self, const SnapOrder* rows, int64_t n) except -1
+    cdef int load_stops(self, const int64_t* counts, const int64_t* ids, int64_t n_ids) except -1
+    cdef int load_clordids(self, const SnapClordid* rows, int64_t n, int64_t capacity) except -1

@@ -161,16 +161,68 @@ Edge decisions (settled while building; both implementations follow them):
   * REPLACE of a pending stop updates its terms in place (its position in the stop list, which is
     by order id, does not change) and its instrument is checked for triggers after the command.
 
+Snapshots: snapshot(seq) returns the whole state as bytes, stamped with the journal sequence it
+    covers (the caller's word: every command up to seq applied, none after); Engine.restore(
+    refdata, data, max_orders=None) builds an engine in that state (max_orders None: the one the
+    snapshot was taken with).  The restored engine has the same state() and, given the same
+    further commands, emits the same events; snapshotting it again (same seq and max_orders)
+    gives the same bytes.  Pool slots are internal and need not match.  Captured: the order and
+    exec id counters; live and pending orders with every field (px_qty in full 128 bits, OCO/OTO
+    links, whether in the book) in order-id order; each instrument's pending stop list in its
+    order; instrument status, last trade and external reference (price, ts); sessions (kill
+    switch, 128-bit token bucket, last ts, rate); accounts (cash available/held per currency;
+    position, held qty, cost, realized, open buy/sell per instrument; kill switch; may_short);
+    fees and the initial totals check_invariants() uses; every (session, clordid) -> order id
+    ever recorded; the book's resting orders in priority order (book.pyi, Snapshots).
+    Format, version 1, little-endian: a 64-byte header (magic b"ORDXSNAP", u16 version, u16
+    header size 64, u32 flags 0, i64 seq, u64 body bytes, 16-byte refdata_digest(refdata), 16
+    zero bytes), the body, then CRC32C (u32) of header and body.  The body is a fixed sequence of
+    sections, each a tag (4 bytes), u32 item size, u64 item count and the items: SCAL (11 int64:
+    next order id, next exec id, max_orders, live orders, book orders, ClOrdID entries, ClOrdID
+    table capacity, instruments, accounts, sessions, currencies), INST (5 int64 per instrument:
+    status, last_px, last_ts, ref_px, ref_ts), SESS (5 per session: kill, tokens_ns low and high
+    64 bits, last_ts, rate), CASH (available then held, [account][currency]), POSN (qty, held
+    qty, cost, realized, open buy, open sell, each [account][instrument]), ACCT (2 per account:
+    kill, may_short), FEES (fees and initial cash per currency, initial position per
+    instrument), ORDR (SnapOrder rows, engine.pxd), STPN (pending stops per instrument), STOP
+    (their order ids, list order), CLID (SnapClordid rows), BOOK (book RESTING_DTYPE rows).
+    restore() refuses, with SnapshotError (a ValueError) naming the problem: data that is
+    truncated, damaged (CRC), of another format version, with sections out of place, or
+    describing an impossible state (ids out of order, unknown accounts, a stop list naming an
+    order that is not a pending stop, a book disagreeing with the orders, ...); and with
+    SnapshotMismatch when the reference data differs from the snapshot's (digest mismatch).
+
 Every event carries: seq, ts_ns of the command; exec_id; order fields (order_id, session, account,
 instrument, side, ord_type, tif, price, stop_price, qty = order qty, leaves, cum_qty, avg_px) as
 they are after the event; state; reason (0 unless stated); clordid = the order's current clordid
 (for CANCEL_REJECTED / REJECTED: the command's).  Orders leave the order table when they end.
 """
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ordex.core.refdata import ReferenceData
+
+SNAPSHOT_MAGIC: bytes
+SNAPSHOT_VERSION: int
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be used: truncated, damaged, another format, or inconsistent."""
+
+class SnapshotMismatch(SnapshotError):
+    """A valid snapshot made with different reference data than the engine is given."""
+
+class SnapshotHeader(NamedTuple):
+    version: int
+    seq: int
+    body_len: int
+    refdata_digest: bytes
+
+def refdata_digest(refdata: ReferenceData) -> bytes:
+    """blake2b-128 of a canonical form of the reference data (every field, sets/dicts sorted)."""
+
+def snapshot_header(data: bytes) -> SnapshotHeader:
+    """Check framing, version and CRC32C of a snapshot; SnapshotError says what is wrong."""
 
 class Engine:
     def __init__(self, refdata: ReferenceData, max_orders: int = 1 << 20) -> None: ...
@@ -184,6 +236,8 @@ class Engine:
     def account(self, account_id: int) -> dict[str, Any]:
         """cash {currency: (available, held)}, positions {instrument: (qty, held_qty, cost,
         realized)}, kill switch."""
+    def instrument_status(self, instrument: int) -> int:
+        """0 open, 1 halted, 2 closed."""
     def unrealized_pnl(self, account_id: int, instrument: int, mark_px: int | None = None) -> int | None:
         """Position value at the mark (default: the instrument's reference) minus cost basis."""
     def state(self) -> tuple:
@@ -202,6 +256,11 @@ class Engine:
          sessions: tuple per id of (kill_switch bool, tokens_ns, last_ts_ns))"""
     def state_hash(self) -> str:
         """blake2b-128 hex of repr(state())."""
+    def snapshot(self, seq: int) -> bytes:
+        """The full state, covering journal sequence seq (see Snapshots)."""
+    @classmethod
+    def restore(cls, refdata: ReferenceData, data: bytes, max_orders: int | None = None) -> Engine:
+        """An engine in the state a snapshot captured (see Snapshots)."""
     def check_invariants(self) -> None:
         """Cash + holds + fees conserved per currency; positions sum per instrument conserved;
         holds equal what live orders need; the book validates."""

@@ -4,11 +4,19 @@ All per-order state lives in C arrays; the book is the compiled OrderBook, drive
 methods.  Commands are applied one at a time from a COMMAND_DTYPE array and produce EVENT_DTYPE
 events in a growable C buffer.  Nothing here reads a clock or a random source.
 """
+import dataclasses
 import hashlib
+import operator
+import struct
+import sys
+from collections import namedtuple
+from decimal import Decimal
 
+import crc32c
 import numpy as np
 
 cimport numpy as cnp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
@@ -19,7 +27,7 @@ from ordex.ext.book cimport (CANCELLED as B_CANCELLED, FILL as B_FILL, FOK_UNFIL
                              IOC_REMAINDER as B_IOC, LIMIT as B_LIMIT, MARKET as B_MARKET,
                              OK as B_OK, POST_ONLY_WOULD_TAKE as B_POST_ONLY, REDUCED as B_REDUCED,
                              RESTED as B_RESTED, SELF_TRADE as B_SELF_TRADE, Command, Event,
-                             OrderBook)
+                             OrderBook, Resting)
 from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
 
 from ordex.core import commands as _commands
@@ -28,6 +36,7 @@ from ordex.core import lifecycle as _lifecycle
 from ordex.core import reasons as _reasons
 from ordex.core.commands import COMMAND_DTYPE
 from ordex.core.events import EVENT_DTYPE
+from ordex.ext.book import RESTING_DTYPE
 
 cnp.import_array()
 
@@ -104,6 +113,13 @@ class IllegalTransition(RuntimeError):
     """The lifecycle table has no edge for this (state, event): a bug in the engine."""
 
 
+cdef extern from *:
+    """
+    #define ordex_prefetch(p) __builtin_prefetch(p)
+    """
+    void prefetch "ordex_prefetch"(const void* p) noexcept nogil
+
+
 cdef enum:
     NONE = -1
     FU_CANCEL_OCO = 1      # follow-up kinds
@@ -116,6 +132,20 @@ cdef enum:
 
 cdef inline i128 ceil_div(i128 a, i128 b) noexcept:
     return (a + b - 1) // b          # a >= 0, b > 0
+
+
+cdef inline int64_t sat64(i128 v) noexcept:
+    """Narrow a non-negative 128-bit value to int64, saturating: a product too large for int64
+    must compare as enormous (and be rejected by the risk checks), never wrap."""
+    return <int64_t>v if v <= <i128>0x7FFFFFFFFFFFFFFF else 0x7FFFFFFFFFFFFFFF
+
+
+cdef inline i128 scaled(int64_t price, int64_t qty, int64_t mult) noexcept:
+    """price * qty * mult for non-negative operands, saturating at 2**126: |price * qty| < 2**126
+    always fits, and a product beyond 2**126 is rejected downstream anyway."""
+    cdef i128 pq = <i128>price * qty
+    cdef i128 cap = (<i128>1) << 126
+    return cap if mult and pq > cap // mult else pq * mult
 
 
 cdef inline int64_t floor_to_tick(int64_t p, int64_t tick) noexcept:
@@ -377,8 +407,10 @@ cdef class Engine:
         memcpy(e.clordid, o.clordid, CLORDID_LEN)
         return e
 
-    cdef int reject_new(self, ECommand* c, int64_t order_id, uint16_t reason) except -1:
-        cdef EEvent* e = self.emit(EV_REJECTED)
+    cdef EEvent* emit_command(self, uint8_t kind, ECommand* c, int64_t order_id,
+                              uint16_t reason) except NULL:
+        """An event about a command that created or found no live order: its fields as given."""
+        cdef EEvent* e = self.emit(kind)
         e.order_id = order_id
         e.price = c.price
         e.stop_price = c.stop_price
@@ -392,6 +424,10 @@ cdef class Engine:
         e.ord_type = c.ord_type
         e.tif = c.tif
         memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return e
+
+    cdef int reject_new(self, ECommand* c, int64_t order_id, uint16_t reason) except -1:
+        self.emit_command(EV_REJECTED, c, order_id, reason)
         return 0
 
     cdef int cancel_reject(self, ECommand* c, int64_t order_id, uint16_t reason) except -1:
@@ -400,19 +436,7 @@ cdef class Engine:
         if slot != NONE:
             e = self.emit_order(EV_CANCEL_REJECTED, &self.orders[slot], reason)
         else:
-            e = self.emit(EV_CANCEL_REJECTED)
-            e.order_id = order_id
-            e.price = c.price
-            e.stop_price = c.stop_price
-            e.qty = c.qty
-            e.session = c.session
-            e.account = c.account
-            e.instrument = c.instrument
-            e.reason = reason
-            e.state = ST_REJECTED
-            e.side = c.side
-            e.ord_type = c.ord_type
-            e.tif = c.tif
+            e = self.emit_command(EV_CANCEL_REJECTED, c, order_id, reason)
         memcpy(e.clordid, c.clordid, CLORDID_LEN)
         memcpy(e.orig_clordid, c.orig_clordid, CLORDID_LEN)
         return 0
@@ -442,9 +466,11 @@ cdef class Engine:
     # ------------------------------------------------------------------ money and holds
 
     cdef int64_t hold_for(self, EInstrument* ins, int64_t price, int64_t qty) noexcept:
-        cdef i128 x = ceil_div(<i128>price * qty * ins.mult, ins.div)
+        cdef i128 x = ceil_div(scaled(price, qty, ins.mult), ins.div)
         cdef int64_t bps = ins.maker_bps if ins.maker_bps > ins.taker_bps else ins.taker_bps
-        return <int64_t>(x + ceil_div(x * bps, 10000))
+        if x > <i128>0x7FFFFFFFFFFFFFFF:
+            return 0x7FFFFFFFFFFFFFFF      # no account can hold this much: reject, never wrap
+        return sat64(x + ceil_div(x * bps, 10000))
 
     cdef int set_hold(self, EOrder* o) except -1:
         """Re-derive the order's hold from its leaves (and keep open quantities in step)."""
@@ -470,7 +496,7 @@ cdef class Engine:
         return self.set_hold(o)
 
     cdef inline int64_t notional(self, EInstrument* ins, int64_t px, int64_t q) noexcept:
-        return <int64_t>((<i128>px * q * ins.mult) // ins.div)
+        return sat64(scaled(px, q, ins.mult) // ins.div)
 
     cdef int book_position(self, int32_t a, int32_t i, int64_t px, int64_t delta) except -1:
         """Position, cost basis and realized P&L for a signed fill of `delta` at `px`."""
@@ -790,7 +816,7 @@ cdef class Engine:
                                int64_t price, int64_t stop_price) noexcept:
         if ord_type == OT_STOP:
             if side == 1:
-                return at_least(floor_to_tick(<int64_t>((<i128>stop_price * (10000 + ins.band_bps)) // 10000), ins.tick), ins.tick)
+                return at_least(floor_to_tick(sat64((<i128>stop_price * (10000 + ins.band_bps)) // 10000), ins.tick), ins.tick)
             return stop_price
         return price
 
@@ -860,7 +886,7 @@ cdef class Engine:
             if not self.reference(ins, &ref, &ref_ts) or c.ts_ns - ref_ts > ins.ref_max_age_ns:
                 return self.reject_new(c, oid, R_NO_FRESH_REFERENCE)
             if c.side == 1:
-                protection = floor_to_tick(<int64_t>((<i128>ref * (10000 + ins.band_bps)) // 10000), ins.tick)
+                protection = floor_to_tick(sat64((<i128>ref * (10000 + ins.band_bps)) // 10000), ins.tick)
             else:
                 protection = ceil_to_tick(<int64_t>ceil_div(<i128>ref * (10000 - ins.band_bps), 10000), ins.tick)
             protection = at_least(protection, ins.tick)
@@ -1325,6 +1351,12 @@ cdef class Engine:
                 positions[i] = (self.pos[k], self.pos_held[k], self.cost[k], self.realized[k])
         return {"cash": cash, "positions": positions, "kill_switch": bool(self.acct_kill[account_id])}
 
+    def instrument_status(self, int32_t instrument):
+        """0 open, 1 halted, 2 closed."""
+        if not 0 <= instrument < self.n_instr:
+            raise KeyError(f"unknown instrument {instrument}")
+        return self.instr[instrument].status
+
     def unrealized_pnl(self, int32_t account_id, int32_t instrument, mark_px=None):
         """Unrealized P&L (cash increments) of a position at a mark price: the position's value at
         the mark minus its cost basis.  The mark defaults to the instrument's reference (the later
@@ -1429,3 +1461,471 @@ cdef class Engine:
         if problems:
             raise AssertionError("; ".join(problems))
         self.book.validate()
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, seq):
+        """The full engine state as bytes (format: see engine.pyi, Snapshots), stamped as covering
+        journal sequence `seq` (every command up to it applied, none after).  Call it between
+        commands; pending events are not part of the state."""
+        cdef int64_t covered = operator.index(seq), i, na, nc, n_stops = 0
+        cdef int32_t slot
+        cdef EInstrument* ins
+        cdef ESession* ss
+        cdef int64_t* p
+        if covered < 0:
+            raise ValueError(f"seq must not be negative, got {covered}")
+        if sys.byteorder != "little":
+            raise SnapshotError("the snapshot format is little-endian; this machine is not")
+        if self.snap_digest is None:
+            self.snap_digest = refdata_digest(self.refdata)
+        na = <int64_t>self.n_acct * self.n_cur
+        nc = <int64_t>self.n_acct * self.n_instr
+        for i in range(self.n_instr):
+            slot = self.instr[i].stop_head
+            while slot != NONE:
+                n_stops += 1
+                slot = self.orders[slot].stop_next
+        w = _SnapWriter(covered, self.snap_digest, [
+            (b"SCAL", 8, 11), (b"INST", 8, 5 * self.n_instr), (b"SESS", 8, 5 * self.n_sess),
+            (b"CASH", 8, 2 * na), (b"POSN", 8, 6 * nc), (b"ACCT", 8, 2 * self.n_acct),
+            (b"FEES", 8, 2 * self.n_cur + self.n_instr),
+            (b"ORDR", sizeof(SnapOrder), self.live_orders), (b"STPN", 8, self.n_instr),
+            (b"STOP", 8, n_stops), (b"CLID", sizeof(SnapClordid), self.cl_count),
+            (b"BOOK", sizeof(Resting), self.book.live_orders)])
+        p = <int64_t*>w.section(0)
+        p[0], p[1], p[2], p[3] = self.next_order_id, self.next_exec_id, self.max_orders, self.live_orders
+        p[4], p[5], p[6], p[7] = self.book.live_orders, self.cl_count, self.cl_mask + 1, self.n_instr
+        p[8], p[9], p[10] = self.n_acct, self.n_sess, self.n_cur
+        p = <int64_t*>w.section(1)
+        for i in range(self.n_instr):
+            ins = &self.instr[i]
+            p[5 * i], p[5 * i + 1], p[5 * i + 2] = ins.status, ins.last_px, ins.last_ts
+            p[5 * i + 3], p[5 * i + 4] = ins.ref_px, ins.ref_ts
+        p = <int64_t*>w.section(2)
+        for i in range(self.n_sess):
+            ss = &self.sess[i]
+            p[5 * i], p[5 * i + 1] = ss.kill, <int64_t>(<uint64_t>ss.tokens_ns)
+            p[5 * i + 2], p[5 * i + 3], p[5 * i + 4] = <int64_t>(ss.tokens_ns >> 64), ss.last_ts, ss.rate
+        p = <int64_t*>w.section(3)
+        memcpy(p, self.cash_avail, na * 8)
+        memcpy(p + na, self.cash_held, na * 8)
+        p = <int64_t*>w.section(4)
+        memcpy(p, self.pos, nc * 8)
+        memcpy(p + nc, self.pos_held, nc * 8)
+        memcpy(p + 2 * nc, self.cost, nc * 8)
+        memcpy(p + 3 * nc, self.realized, nc * 8)
+        memcpy(p + 4 * nc, self.open_buy, nc * 8)
+        memcpy(p + 5 * nc, self.open_sell, nc * 8)
+        p = <int64_t*>w.section(5)
+        for i in range(self.n_acct):
+            p[2 * i], p[2 * i + 1] = self.acct_kill[i], self.acct_short[i]
+        p = <int64_t*>w.section(6)
+        memcpy(p, self.fees, self.n_cur * 8)
+        memcpy(p + self.n_cur, self.initial_cash, self.n_cur * 8)
+        memcpy(p + 2 * self.n_cur, self.initial_pos, self.n_instr * 8)
+        self.snap_orders(<SnapOrder*>w.section(7))
+        p = <int64_t*>w.section(8)
+        cdef int64_t* ids = <int64_t*>w.section(9)
+        for i in range(self.n_instr):
+            p[i] = 0
+            slot = self.instr[i].stop_head
+            while slot != NONE:
+                ids[0] = self.orders[slot].id
+                ids += 1
+                p[i] += 1
+                slot = self.orders[slot].stop_next
+        self.snap_clordids(<SnapClordid*>w.section(10))
+        self.book.export_resting_c(<Resting*>w.section(11))
+        return w.finish()
+
+    @classmethod
+    def restore(cls, refdata, data, max_orders=None):
+        """An engine in exactly the state snapshot() captured (see engine.pyi, Snapshots).
+        SnapshotMismatch: made with other reference data; SnapshotError: unusable."""
+        if sys.byteorder != "little":
+            raise SnapshotError("the snapshot format is little-endian; this machine is not")
+        header = snapshot_header(data)
+        digest = refdata_digest(refdata)
+        if header.refdata_digest != digest:
+            raise SnapshotMismatch(
+                f"snapshot of sequence {header.seq} was made with different reference data "
+                f"(digest {header.refdata_digest.hex()}, the configured reference data has "
+                f"{digest.hex()}): restore it with the reference data it was made with, or "
+                f"replay the journal from the start")
+        rd = _SnapReader(data, header.body_len)
+        scal = rd.take(b"SCAL", 8, 11)
+        (next_oid, next_exec, snap_max, live, book_live, cl_n, cl_cap,
+         n_instr, n_acct, n_sess, n_cur) = scal.tolist()
+        if max_orders is None:
+            max_orders = snap_max
+        if max(live, book_live) > max_orders:
+            raise SnapshotError(f"snapshot of sequence {header.seq} holds {live} live orders "
+                                f"({book_live} in the book): max_orders {max_orders} is too small")
+        cdef Engine eng = cls(refdata, max_orders=max_orders)
+        eng.snap_digest = digest
+        if (n_instr, n_acct, n_sess, n_cur) != (eng.n_instr, eng.n_acct, eng.n_sess, eng.n_cur):
+            raise SnapshotError(f"snapshot dimensions {(n_instr, n_acct, n_sess, n_cur)} do not "
+                                f"match the engine's {(eng.n_instr, eng.n_acct, eng.n_sess, eng.n_cur)}")
+        if next_oid < 1 or next_exec < 1:
+            raise SnapshotError(f"snapshot counters out of range: next order id {next_oid}, "
+                                f"next exec id {next_exec}")
+        eng.next_order_id, eng.next_exec_id = next_oid, next_exec
+        cdef int64_t i, na = <int64_t>n_acct * n_cur, nc = <int64_t>n_acct * n_instr
+        cdef const int64_t[::1] v = rd.take(b"INST", 8, 5 * n_instr)
+        for i in range(n_instr):
+            if not 0 <= v[5 * i] <= 2:
+                raise SnapshotError(f"instrument {i}: status {v[5 * i]} unknown")
+            eng.instr[i].status = v[5 * i]
+            eng.instr[i].last_px, eng.instr[i].last_ts = v[5 * i + 1], v[5 * i + 2]
+            eng.instr[i].ref_px, eng.instr[i].ref_ts = v[5 * i + 3], v[5 * i + 4]
+        v = rd.take(b"SESS", 8, 5 * n_sess)
+        for i in range(n_sess):
+            if v[5 * i + 2] < 0:
+                raise SnapshotError(f"session {i}: negative token count")
+            eng.sess[i].kill = v[5 * i] != 0
+            eng.sess[i].tokens_ns = (<i128>v[5 * i + 2] << 64) | <i128>(<uint64_t>v[5 * i + 1])
+            eng.sess[i].last_ts, eng.sess[i].rate = v[5 * i + 3], v[5 * i + 4]
+        v = rd.take(b"CASH", 8, 2 * na)
+        _i64_view(eng.cash_avail, na)[:] = v[:na]
+        _i64_view(eng.cash_held, na)[:] = v[na:]
+        v = rd.take(b"POSN", 8, 6 * nc)
+        for i, p in enumerate(_posn_views(eng, nc)):
+            p[:] = v[i * nc:(i + 1) * nc]
+        v = rd.take(b"ACCT", 8, 2 * n_acct)
+        for i in range(n_acct):
+            eng.acct_kill[i], eng.acct_short[i] = v[2 * i] != 0, v[2 * i + 1] != 0
+        v = rd.take(b"FEES", 8, 2 * n_cur + n_instr)
+        _i64_view(eng.fees, n_cur)[:] = v[:n_cur]
+        _i64_view(eng.initial_cash, n_cur)[:] = v[n_cur:2 * n_cur]
+        _i64_view(eng.initial_pos, n_instr)[:] = v[2 * n_cur:]
+        orders = rd.take(b"ORDR", sizeof(SnapOrder), live)
+        eng.load_orders(<const SnapOrder*>cnp.PyArray_DATA(orders), live)
+        counts = rd.take(b"STPN", 8, n_instr)
+        stops = rd.take(b"STOP", 8, None)
+        eng.load_stops(<const int64_t*>cnp.PyArray_DATA(counts),
+                       <const int64_t*>cnp.PyArray_DATA(stops), len(stops))
+        clordids = rd.take(b"CLID", sizeof(SnapClordid), cl_n)
+        eng.load_clordids(<const SnapClordid*>cnp.PyArray_DATA(clordids), cl_n, cl_cap)
+        book = rd.take(b"BOOK", RESTING_DTYPE.itemsize, book_live).view(RESTING_DTYPE)
+        rd.finish()
+        try:
+            eng.book.restore_resting_array(np.ascontiguousarray(book))
+        except ValueError as e:
+            raise SnapshotError(f"snapshot of sequence {header.seq}: book {e}") from None
+        eng._check_book_links(book)
+        return eng
+
+    def _check_book_links(self, book):
+        """Every order the engine has in the book rests there on the same terms, and only those."""
+        cdef const Resting* r = <const Resting*>cnp.PyArray_DATA(book)
+        cdef int64_t i, n = len(book), in_book = 0
+        cdef int32_t slot
+        cdef EOrder* o
+        for slot in range(self.high_water):
+            if self.orders[slot].id and self.orders[slot].in_book:
+                in_book += 1
+        if in_book != n:
+            raise SnapshotError(f"snapshot inconsistent: {in_book} orders marked in the book, "
+                                f"{n} rest there")
+        for i in range(n):
+            slot = idmap_find(&self.index, r[i].id)
+            if slot == NONE:
+                raise SnapshotError(f"snapshot inconsistent: resting order {r[i].id} is not live")
+            o = &self.orders[slot]
+            if (not o.in_book or o.instrument != r[i].instrument or o.side != r[i].side
+                    or o.price != r[i].price or o.leaves != r[i].shown + r[i].hidden
+                    or r[i].owner != o.account + 1 or o.stp != r[i].stp):
+                raise SnapshotError(f"snapshot inconsistent: order {o.id} differs from its "
+                                    f"resting entry in the book")
+
+    cdef int64_t snap_orders(self, SnapOrder* out) except -1:
+        """Live and pending orders in order-id order (slots are internal)."""
+        cdef int64_t* pairs = <int64_t*>PyMem_Malloc((self.live_orders + 1) * 2 * sizeof(int64_t))
+        cdef int64_t n = 0, i
+        cdef int32_t slot
+        cdef EOrder* o
+        cdef SnapOrder* r
+        if pairs == NULL:
+            raise MemoryError()
+        try:
+            for slot in range(self.high_water):
+                if self.orders[slot].id:
+                    if n == self.live_orders:
+                        raise AssertionError("engine: more occupied slots than live orders")
+                    pairs[2 * n] = self.orders[slot].id
+                    pairs[2 * n + 1] = slot
+                    n += 1
+            if n != self.live_orders:
+                raise AssertionError(f"engine: {n} occupied slots, {self.live_orders} live orders")
+            qsort(pairs, n, 2 * sizeof(int64_t), cmp_i64_pair)
+            for i in range(n):
+                if i + 8 < n:       # rows are read in id order, scattered over the slots
+                    prefetch(&self.orders[pairs[2 * i + 17]])
+                o = &self.orders[pairs[2 * i + 1]]
+                r = &out[i]
+                r.id, r.price, r.stop_price, r.qty = o.id, o.price, o.stop_price, o.qty
+                r.cum_qty, r.leaves, r.display, r.expire_ts = o.cum_qty, o.leaves, o.display, o.expire_ts
+                r.link, r.oto_child, r.hold_price = o.link, o.oto_child, o.hold_price
+                r.hold_cash, r.hold_qty = o.hold_cash, o.hold_qty
+                r.px_qty_lo = <uint64_t>o.px_qty
+                r.px_qty_hi = <int64_t>(o.px_qty >> 64)
+                r.session, r.account, r.instrument = o.session, o.account, o.instrument
+                r.side, r.ord_type, r.tif, r.state = o.side, o.ord_type, o.tif, o.state
+                r.flags, r.stp, r.in_book, r._pad = o.flags, o.stp, o.in_book, 0
+                memcpy(r.clordid, o.clordid, CLORDID_LEN)
+        finally:
+            PyMem_Free(pairs)
+        return n
+
+    cdef int64_t snap_clordids(self, SnapClordid* out) noexcept:
+        """The ClOrdID table's entries in slot order, starting just after an empty slot: inserted
+        again in this order into a table of the same capacity, linear probing puts every entry
+        back in its slot (so a restored engine snapshots to the same bytes)."""
+        cdef int64_t start = 0, k, j, n = 0, cap = self.cl_mask + 1
+        while self.cl[start].hash:
+            start += 1
+        for k in range(1, cap + 1):
+            j = (start + k) & self.cl_mask
+            if self.cl[j].hash:
+                out[n].order_id = self.cl[j].order_id
+                out[n].session = self.cl[j].session
+                memcpy(out[n].clordid, self.cl[j].clordid, CLORDID_LEN)
+                n += 1
+        return n
+
+    cdef int load_orders(self, const SnapOrder* rows, int64_t n) except -1:
+        cdef int64_t i, prev = 0
+        cdef const SnapOrder* r
+        cdef EOrder* o
+        if n > self.max_orders:
+            raise SnapshotError(f"snapshot holds {n} orders, max_orders is {self.max_orders}")
+        for i in range(n):
+            r = &rows[i]
+            if r.id <= prev or r.id >= self.next_order_id:
+                raise SnapshotError(f"snapshot order {i}: id {r.id} out of order or not yet issued")
+            if not (0 <= r.session < self.n_sess and 0 <= r.account < self.n_acct
+                    and 0 <= r.instrument < self.n_instr):
+                raise SnapshotError(f"snapshot order {r.id}: session {r.session}, account "
+                                    f"{r.account} or instrument {r.instrument} unknown")
+            if (r.side != 1 and r.side != 2) or not OT_MARKET <= r.ord_type <= OT_STOP_LIMIT \
+                    or r.state not in (ST_NEW, ST_PARTIALLY_FILLED, ST_PENDING_TRIGGER) \
+                    or r.px_qty_hi < 0 or r.leaves <= 0:
+                raise SnapshotError(f"snapshot order {r.id}: side {r.side}, type {r.ord_type}, "
+                                    f"state {r.state} or quantities impossible for a live order")
+            prev = r.id
+            o = &self.orders[i]
+            memset(o, 0, sizeof(EOrder))
+            o.id, o.price, o.stop_price, o.qty = r.id, r.price, r.stop_price, r.qty
+            o.cum_qty, o.leaves, o.display, o.expire_ts = r.cum_qty, r.leaves, r.display, r.expire_ts
+            o.link, o.oto_child, o.hold_price = r.link, r.oto_child, r.hold_price
+            o.hold_cash, o.hold_qty = r.hold_cash, r.hold_qty
+            o.px_qty = (<i128>r.px_qty_hi << 64) | <i128>r.px_qty_lo
+            o.session, o.account, o.instrument = r.session, r.account, r.instrument
+            o.side, o.ord_type, o.tif, o.state = r.side, r.ord_type, r.tif, r.state
+            o.flags, o.stp, o.in_book = r.flags, r.stp, r.in_book != 0
+            o.stop_prev = NONE
+            o.stop_next = NONE
+            memcpy(o.clordid, r.clordid, CLORDID_LEN)
+            idmap_put(&self.index, o.id, <int32_t>i)
+        self.live_orders = <int32_t>n
+        self.high_water = <int32_t>n
+        self.free_order = NONE
+        return 0
+
+    cdef int load_stops(self, const int64_t* counts, const int64_t* ids, int64_t n_ids) except -1:
+        """Pending stop lists in their saved order (order-id order, as the engine keeps them)."""
+        cdef int64_t i, k, at = 0
+        cdef int32_t slot
+        cdef EOrder* o
+        for i in range(self.n_instr):
+            if counts[i] < 0 or counts[i] > n_ids - at:
+                raise SnapshotError(f"snapshot stop lists: instrument {i} claims {counts[i]} stops")
+            for k in range(counts[i]):
+                slot = idmap_find(&self.index, ids[at])
+                if slot == NONE:
+                    raise SnapshotError(f"snapshot stop list of instrument {i}: order {ids[at]} is not live")
+                o = &self.orders[slot]
+                if o.instrument != i or o.state != ST_PENDING_TRIGGER or o.stop_prev != NONE \
+                        or self.instr[i].stop_head == slot:
+                    raise SnapshotError(f"snapshot stop list of instrument {i}: order {o.id} "
+                                        f"cannot be a pending stop there (or is listed twice)")
+                at += 1
+        if at != n_ids:
+            raise SnapshotError(f"snapshot stop lists: {n_ids} ids, counts add up to {at}")
+        return 0
+
+    cdef int load_clordids(self, const SnapClordid* rows, int64_t n, int64_t capacity) except -1:
+        cdef int64_t k, i
+        cdef uint64_t h
+        cdef ClEntry* table
+        cdef const SnapClordid* r
+        if capacity < 1024 or capacity & (capacity - 1) or 2 * n > capacity:
+            raise SnapshotError(f"snapshot ClOrdID table: capacity {capacity} impossible for {n} entries")
+        table = <ClEntry*>PyMem_Calloc(capacity, sizeof(ClEntry))
+        if table == NULL:
+            raise MemoryError()
+        PyMem_Free(self.cl)
+        self.cl = table
+        self.cl_mask = capacity - 1
+        self.cl_count = 0
+        for k in range(n):
+            r = &rows[k]
+            if not (ADMIN <= r.session < self.n_sess) or not 0 <= r.order_id < self.next_order_id:
+                raise SnapshotError(f"snapshot ClOrdID entry {k}: session {r.session} or order "
+                                    f"id {r.order_id} out of range")
+            if self.cl_find(r.session, r.clordid) != -1:
+                raise SnapshotError(f"snapshot ClOrdID entry {k}: duplicate")
+            h = cl_hash(r.session, r.clordid)
+            i = <int64_t>(h & <uint64_t>self.cl_mask)
+            while self.cl[i].hash:
+                i = (i + 1) & self.cl_mask
+            self.cl[i].hash = h
+            self.cl[i].session = r.session
+            self.cl[i].order_id = r.order_id
+            memcpy(self.cl[i].clordid, r.clordid, CLORDID_LEN)
+            self.cl_count += 1
+        return 0
+
+
+# ---------------------------------------------------------------------- snapshot format
+
+SNAPSHOT_MAGIC = b"ORDXSNAP"
+SNAPSHOT_VERSION = 1
+_SNAP_HEADER = struct.Struct("<8sHHIqQ16s16x")     # magic, version, header size, flags, seq,
+_SNAP_SECTION = struct.Struct("<4sIQ")              # body bytes, reference data digest; then
+_SNAP_TRAILER = struct.Struct("<I")                 # sections (tag, item size, count, items), CRC32C
+
+SnapshotHeader = namedtuple("SnapshotHeader", "version seq body_len refdata_digest")
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be used: truncated, damaged, another format, or inconsistent."""
+
+
+class SnapshotMismatch(SnapshotError):
+    """A valid snapshot made with different reference data than the engine is given."""
+
+
+def _canonical(v):
+    """A repr-stable form of reference data: sets and dicts sorted, decimals normalised, every
+    dataclass field included (so a field added later is covered without touching this)."""
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return (type(v).__name__,) + tuple((f.name, _canonical(getattr(v, f.name)))
+                                          for f in dataclasses.fields(v))
+    if isinstance(v, dict):
+        return ("dict",) + tuple(sorted((_canonical(k), _canonical(x)) for k, x in v.items()))
+    if isinstance(v, (set, frozenset)):
+        return ("set",) + tuple(sorted(_canonical(x) for x in v))
+    if isinstance(v, (list, tuple)):
+        return ("list",) + tuple(_canonical(x) for x in v)
+    if isinstance(v, Decimal):
+        return ("decimal", str(v.normalize()) if v else "0")
+    if v is None or isinstance(v, (bool, int, str, bytes)):
+        return v
+    raise TypeError(f"reference data holds a {type(v).__name__}, which has no canonical form")
+
+
+def refdata_digest(refdata):
+    """blake2b-128 of the reference data's canonical form: what a snapshot must be restored with."""
+    return hashlib.blake2b(repr(_canonical(refdata)).encode(), digest_size=16).digest()
+
+
+def snapshot_header(data):
+    """Check a snapshot's framing and CRC32C; its SnapshotHeader, or SnapshotError saying why not."""
+    cdef Py_ssize_t size
+    mv = memoryview(data).cast("B")
+    size = len(mv)
+    if size < _SNAP_HEADER.size + _SNAP_TRAILER.size:
+        raise SnapshotError(f"snapshot truncated: {size} bytes, not even a header")
+    magic, version, header_size, _flags, seq, body_len, digest = _SNAP_HEADER.unpack_from(mv)
+    if magic != SNAPSHOT_MAGIC:
+        raise SnapshotError(f"not a snapshot: magic {bytes(magic)!r}")
+    if version != SNAPSHOT_VERSION or header_size != _SNAP_HEADER.size:
+        raise SnapshotError(f"snapshot format version {version} (header {header_size} bytes): "
+                            f"this build reads version {SNAPSHOT_VERSION}")
+    if body_len != size - _SNAP_HEADER.size - _SNAP_TRAILER.size:
+        raise SnapshotError(f"snapshot of sequence {seq} truncated or padded: its header promises "
+                            f"{body_len} body bytes, the data holds "
+                            f"{size - _SNAP_HEADER.size - _SNAP_TRAILER.size}")
+    (stored,) = _SNAP_TRAILER.unpack_from(mv, size - _SNAP_TRAILER.size)
+    actual = crc32c.crc32c(mv[:size - _SNAP_TRAILER.size])
+    if stored != actual:
+        raise SnapshotError(f"snapshot of sequence {seq} damaged: CRC32C {actual:#010x}, "
+                            f"stored {stored:#010x}")
+    return SnapshotHeader(version, seq, body_len, bytes(digest))
+
+
+cdef class _SnapWriter:
+    """Lays a snapshot out in one bytes object: the sizes are known before anything is written,
+    so the state is copied once, straight into its place (a large snapshot is hundreds of MB)."""
+    cdef bytes out
+    cdef char* base
+    cdef list offsets
+
+    def __cinit__(self, int64_t seq, bytes digest, list sections):
+        cdef Py_ssize_t at = _SNAP_HEADER.size, total
+        self.offsets = []
+        for tag, itemsize, count in sections:
+            self.offsets.append((at, tag, itemsize, count))
+            at += _SNAP_SECTION.size + itemsize * count
+        total = at + _SNAP_TRAILER.size
+        self.out = PyBytes_FromStringAndSize(NULL, total)
+        self.base = PyBytes_AS_STRING(self.out)
+        header = _SNAP_HEADER.pack(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, _SNAP_HEADER.size, 0, seq,
+                                   at - _SNAP_HEADER.size, digest)
+        memcpy(self.base, <char*>header, len(header))
+        for at, tag, itemsize, count in self.offsets:
+            head = _SNAP_SECTION.pack(tag, itemsize, count)
+            memcpy(self.base + at, <char*>head, len(head))
+
+    cdef char* section(self, int k) except NULL:
+        cdef Py_ssize_t at = self.offsets[k][0] + _SNAP_SECTION.size
+        return self.base + at
+
+    cdef bytes finish(self):
+        cdef Py_ssize_t size = len(self.out) - _SNAP_TRAILER.size
+        cdef uint32_t crc = crc32c.crc32c(memoryview(self.out)[:size])
+        memcpy(self.base + size, &crc, 4)        # little-endian, as the header fields
+        return self.out
+
+
+class _SnapReader:
+    """Walks the sections of a checked snapshot, in the order the format fixes."""
+
+    def __init__(self, data, body_len):
+        self.mv = memoryview(data).cast("B")
+        self.at = _SNAP_HEADER.size
+        self.end = _SNAP_HEADER.size + body_len
+
+    def take(self, tag, itemsize, count):
+        if self.at + _SNAP_SECTION.size > self.end:
+            raise SnapshotError(f"snapshot ends before section {tag.decode()}")
+        got_tag, got_size, got_count = _SNAP_SECTION.unpack_from(self.mv, self.at)
+        if got_tag != tag or got_size != itemsize or (count is not None and got_count != count):
+            raise SnapshotError(f"snapshot section {bytes(got_tag)!r} ({got_count} x {got_size} "
+                                f"bytes) where {tag.decode()} ({count} x {itemsize}) belongs")
+        start = self.at + _SNAP_SECTION.size
+        stop = start + got_count * itemsize
+        if stop > self.end:
+            raise SnapshotError(f"snapshot section {tag.decode()} runs past the end of the data")
+        self.at = stop
+        out = np.frombuffer(self.mv[start:stop], dtype=np.int64 if itemsize == 8 else np.uint8)
+        # Rows are read through C pointers: give them an aligned private copy when needed.
+        return out if out.ctypes.data % 8 == 0 else out.copy()
+
+    def finish(self):
+        if self.at != self.end:
+            raise SnapshotError(f"snapshot has {self.end - self.at} unexpected bytes after its sections")
+
+
+cdef object _i64_view(int64_t* p, int64_t n):
+    """A numpy view of n int64s of engine memory (valid while the engine lives)."""
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    return np.asarray(<int64_t[:n]>p)
+
+
+cdef list _posn_views(Engine eng, int64_t nc):
+    return [_i64_view(eng.pos, nc), _i64_view(eng.pos_held, nc), _i64_view(eng.cost, nc),
+            _i64_view(eng.realized, nc), _i64_view(eng.open_buy, nc), _i64_view(eng.open_sell, nc)]

@@ -23,12 +23,15 @@ DURABILITY = ("fsync", "batch", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 BEGIN_STRINGS = ("FIX.4.4", "FIX.4.2")
 
-_TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "reference", "fix"}
-_SERVER = {"data_dir", "log_level"}
+_TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "reference", "fix",
+        "admin"}
+_SERVER = {"data_dir", "log_level", "timer_interval_ms"}
 _JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb"}
 _ENGINE = {"max_orders"}
 _REFERENCE = {"instruments", "accounts"}
 _FIX = {"listen", "store_dir", "max_message_size", "session", "tls_cert", "tls_key"}
+_ADMIN = {"listen", "token", "token_file"}
+ADMIN_TOKEN_MIN_LEN = 16
 _SESSION = {"name", "begin_string", "sender_comp_id", "target_comp_id", "accounts", "heartbeat_s",
             "max_orders_per_sec", "cancel_on_disconnect", "drop_copy", "reset_on_logon",
             "sending_time_tolerance_s", "username", "password_hash", "validate"}
@@ -61,6 +64,7 @@ class Config:
     source: str
     data_dir: Path
     log_level: str
+    timer_interval_ms: int
     journal_dir: Path
     durability: str
     batch_interval_ms: int
@@ -73,6 +77,10 @@ class Config:
     fix_sessions: list[FixSessionConfig] = field(default_factory=list)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # [admin]: metrics, health and admin actions (gateway/admin.py); token: see AdminGateway
+    admin_listen: tuple[str, int] | None = None
+    admin_token: str | None = None
+    admin_token_file: Path | None = None
 
 
 def _table(src: str, doc: dict, name: str, allowed: set[str]) -> dict:
@@ -107,10 +115,10 @@ def _get(src: str, where: str, t: dict, key: str, kind: type, default: Any = Non
     return v
 
 
-def _listen(src: str, value: str) -> tuple[str, int]:
+def _listen(src: str, value: str, where: str = "fix") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or not host:
-        raise ConfigError(f"{src}: [fix] listen = {value!r}: expected HOST:PORT")
+        raise ConfigError(f"{src}: [{where}] listen = {value!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
 
 
@@ -129,6 +137,7 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
     engine = _table(source, doc, "engine", _ENGINE)
     ref = _table(source, doc, "reference", _REFERENCE)
     fix = _table(source, doc, "fix", _FIX)
+    admin = _table(source, doc, "admin", _ADMIN)
 
     data_dir = base / _get(source, "server", server, "data_dir", str, "ordex-data")
     sessions = []
@@ -174,6 +183,7 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
     cfg = Config(
         source=source, data_dir=data_dir,
         log_level=_get(source, "server", server, "log_level", str, "info", LOG_LEVELS),
+        timer_interval_ms=_get(source, "server", server, "timer_interval_ms", int, 1000, minimum=10),
         journal_dir=base / journal["dir"] if "dir" in journal else data_dir / "journal",
         durability=_get(source, "journal", journal, "durability", str, "fsync", DURABILITY),
         batch_interval_ms=_get(source, "journal", journal, "batch_interval_ms", int, 2, minimum=1),
@@ -185,6 +195,13 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
         fix_max_message_size=_get(source, "fix", fix, "max_message_size", int, 65536, minimum=256),
         fix_sessions=sessions,
         tls_cert=base / cert if cert else None, tls_key=base / key if key else None)
+    admin_listen = _get(source, "admin", admin, "listen", str)
+    cfg.admin_listen = _listen(source, admin_listen, "admin") if admin_listen else None
+    cfg.admin_token = _get(source, "admin", admin, "token", str)
+    if cfg.admin_token is not None and len(cfg.admin_token) < ADMIN_TOKEN_MIN_LEN:
+        raise ConfigError(f"{source}: [admin] token must be at least {ADMIN_TOKEN_MIN_LEN} characters")
+    token_file = _get(source, "admin", admin, "token_file", str)
+    cfg.admin_token_file = base / token_file if token_file else None
     try:
         if ref:
             if "instruments" not in ref or "accounts" not in ref:

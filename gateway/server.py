@@ -169,12 +169,17 @@ class Server:
 
 def run(config: Config) -> int:
     """Run the server on uvloop (stdlib asyncio when uvloop is absent) until a signal."""
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ordex.gateway.logging import configure as configure_logging
+    configure_logging(config.log_level)
 
     async def main():
         server = Server(config)
         from ordex.gateway.fix.gateway import FixGateway
+        if config.admin_listen:
+            from ordex.gateway.admin import AdminGateway
+            server.gateways.append(AdminGateway(config))
+        from ordex.gateway.scheduler import Scheduler
+        server.gateways.append(Scheduler(server, config.timer_interval_ms))
         if config.fix_listen and config.fix_sessions:
             server.gateways.append(FixGateway(config))
         await server.serve_forever()
