@@ -1750,6 +1750,7 @@ cdef class Engine:
                         or self.instr[i].stop_head == slot:
                     raise SnapshotError(f"snapshot stop list of instrument {i}: order {o.id} "
                                         f"cannot be a pending stop there (or is listed twice)")
+                self.link_stop(slot)
                 at += 1
         if at != n_ids:
             raise SnapshotError(f"snapshot stop lists: {n_ids} ids, counts add up to {at}")
