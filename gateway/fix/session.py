@@ -56,14 +56,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ordex.ext.fixcodec import FixParser
 
-from .session_core import ADMIN_TYPES, FixSession, SessionClosed, session_template, utc_stamp
+from .session_core import FixSession, SessionClosed, session_template
+from .session_inbound import ADMIN_TYPES, utc_stamp
 from .session_settings import (DUMMY_HASH, SessionSettings, hash_password,
                                verify_password)
 from .store import MessageStore, StoreError
@@ -89,7 +89,7 @@ class FixAcceptor:
     def __init__(self, settings: list[SessionSettings], store_dir, app, clock=time.time_ns, *,
                  store_sync: str = "batch", sync_interval_ms: float = 10.0,
                  logon_timeout_s: float = 10.0, logout_timeout_s: float = 2.0,
-                 max_queued: int = 10_000, max_outbound_bytes: int = 16 << 20,
+                 max_queued: int = 1000, max_outbound_bytes: int = 16 << 20,
                  max_authenticating: int = 8):
         if store_sync not in ("batch", "none"):
             raise ValueError(f"store_sync is {store_sync!r}: use 'batch' or 'none'")

@@ -4,22 +4,24 @@ application message, kept so that a ResendRequest can be answered after a restar
 Layout (store_dir/<session name>/):
     seqnums    one 40-byte record rewritten in place: magic, version, next sender and target
                MsgSeqNum, creation time, CRC32C
-    messages   append-only records: u32 frame length, u64 MsgSeqNum, the frame exactly as sent,
-               u32 CRC32C of all that; application messages only (admin messages are gap-filled
-               on resend, so storing heartbeats would only cost disk)
+    messages   "OXFM" + u32 version, then blocks, one per flush: u32 payload length, u32 CRC32C
+               of the payload, payload = records (u32 frame length, u64 MsgSeqNum, the frame
+               exactly as sent).  Application messages only: admin messages are gap-filled on
+               resend, so storing heartbeats would only cost disk.
 
 Durability.  The session hands records to the store as it sends them; `flush()` writes what is
-pending to the operating system (one write for the records, one pwrite for the sequence numbers)
-before the bytes are given to the socket, so a crash of the process never loses a message the
-peer may have seen.  `sync()` calls fdatasync on both files; the acceptor calls it from its I/O
-thread every few milliseconds for stores that were written ("batch" mode), or never ("none",
-which is what QuickFIX's FileStore does).  The server's journal is the source of truth for
-orders; losing the last milliseconds of this store to a power failure costs a resend request and
-a PossDup replay that the engine deduplicates by ClOrdID, not an order.
+pending to the operating system (one writev for the block, one pwrite for the sequence numbers)
+before the same flush gives the bytes to the socket, so a crash of the process never loses a
+message the peer may have seen, and a block torn by a crash holds only messages that were never
+sent.  `sync()` calls fdatasync on both files; the acceptor calls it from its I/O thread a few
+milliseconds after a store was written ("batch" mode), or never ("none", which is what
+QuickFIX's FileStore does).  The server's journal is the source of truth for orders; losing the
+last milliseconds of this store to a power failure costs a resend request and a PossDup replay
+that the engine deduplicates by ClOrdID, not an order.
 
-Recovery: a torn record at the end of `messages` (crash during a write) is truncated with a log
-line; a bad record anywhere else, or a damaged `seqnums`, stops start-up with a StoreError that
-names the file and offset.
+Recovery: a torn block at the end of `messages` (a crash during a write, or a zero-filled tail
+after a power failure) is truncated with a log line; a bad block anywhere else, or a damaged
+`seqnums`, stops start-up with a StoreError that names the file and offset.
 """
 from __future__ import annotations
 
@@ -37,15 +39,18 @@ log = logging.getLogger("ordex.fix.store")
 
 SEQNUMS = "seqnums"
 MESSAGES = "messages"
-_SEQ = struct.Struct("<4sIQQQ")          # magic, version, next sender, next target, created_ns
-_SEQ_SIZE = _SEQ.size + 4                # + CRC32C
-_MAGIC = b"OXFS"
 _VERSION = 1
+_SEQ = struct.Struct("<4sIQQQ")           # magic, version, next sender, next target, created_ns
+_SEQ_SIZE = _SEQ.size + 4                 # + CRC32C
+_SEQ_MAGIC = b"OXFS"
+_FILE = struct.Struct("<4sI")             # messages file header: magic, version
+_MSG_MAGIC = b"OXFM"
+_BLOCK = struct.Struct("<II")             # payload length, CRC32C of the payload
 _REC = struct.Struct("<IQ")               # frame length, MsgSeqNum
 _CRC = struct.Struct("<I")
-_REC_OVERHEAD = _REC.size + _CRC.size
+_pack_rec = _REC.pack
 _READ_CHUNK = 1 << 20
-MAX_FRAME = 1 << 26                       # a stored frame larger than this is damage, not data
+MAX_BLOCK = 1 << 30                       # a longer block is damage, not data
 
 
 class StoreError(RuntimeError):
@@ -62,9 +67,9 @@ class MessageStore:
         self._seq_path = self.path / SEQNUMS
         self._msg_path = self.path / MESSAGES
         self._pending = bytearray()
-        self._offsets = array("q")        # record offset per MsgSeqNum from _base; -1: none
-        self._base = 1
-        self._size = 0                    # bytes of `messages` written to the OS
+        self._offsets = array("q")        # file offset of each MsgSeqNum's record; -1: none
+        self._base = 1                    # MsgSeqNum of _offsets[0]
+        self._size = 0                    # bytes of `messages` handed to the OS
         self.dirty = False                # written since the last sync()
         self.closed = False
         self.next_sender, self.next_target, self.created_ns = self._read_seqnums()
@@ -73,15 +78,15 @@ class MessageStore:
         self._seq_fd = os.open(self._seq_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             last = self._recover()
+            if last >= self.next_sender:
+                log.warning("%s: seqnums behind the stored messages; next sender %d -> %d",
+                            self.path, self.next_sender, last + 1)
+                self.next_sender = last + 1
+            if self._written != (self.next_sender, self.next_target) or not self._seq_exists:
+                self._write_seqnums()
         except BaseException:
             self._close_fds()
             raise
-        if last >= self.next_sender:
-            log.warning("%s: seqnums behind the stored messages; next sender %d -> %d",
-                        self.path, self.next_sender, last + 1)
-            self.next_sender = last + 1
-        if self._written != (self.next_sender, self.next_target) or not self._seq_exists:
-            self._write_seqnums()
 
     # -- sequence numbers -----------------------------------------------------------------------
 
@@ -96,7 +101,7 @@ class MessageStore:
             raise StoreError(f"{self._seq_path}: {len(data)} bytes, expected {_SEQ_SIZE}")
         magic, version, sender, target, created = _SEQ.unpack_from(data)
         (crc,) = _CRC.unpack_from(data, _SEQ.size)
-        if magic != _MAGIC or crc != crc32c(data[:_SEQ.size]):
+        if magic != _SEQ_MAGIC or crc != crc32c(data[:_SEQ.size]):
             raise StoreError(f"{self._seq_path}: damaged (bad magic or checksum)")
         if version != _VERSION:
             raise StoreError(f"{self._seq_path}: version {version}, this build reads {_VERSION}")
@@ -105,79 +110,68 @@ class MessageStore:
         return sender, target, created
 
     def _write_seqnums(self) -> None:
-        body = _SEQ.pack(_MAGIC, _VERSION, self.next_sender, self.next_target, self.created_ns)
+        body = _SEQ.pack(_SEQ_MAGIC, _VERSION, self.next_sender, self.next_target, self.created_ns)
         os.pwrite(self._seq_fd, body + _CRC.pack(crc32c(body)), 0)
         self._written = (self.next_sender, self.next_target)
         self._seq_exists = True
         self.dirty = True
 
-    # -- messages -------------------------------------------------------------------------------
-
-    def _records(self, offset: int) -> Iterator[tuple[int, int, int, bytes | None, str]]:
-        """Records from offset to the end of `messages`: (offset, MsgSeqNum, length, frame, ""),
-        or frame None and what is wrong for a record cut short or damaged (iteration ends)."""
-        data = b""
-        base = offset                     # file offset of data[0]
-        pos = 0
-        while True:
-            if len(data) - pos < _REC.size + _CRC.size:
-                more = os.pread(self._msg_fd, _READ_CHUNK, base + len(data))
-                if not more:
-                    if pos < len(data):
-                        yield base + pos, 0, len(data) - pos, None, "incomplete record header"
-                    return
-                data = data[pos:] + more
-                base += pos
-                pos = 0
-                continue
-            n, seq = _REC.unpack_from(data, pos)
-            end = pos + _REC.size + n + _CRC.size
-            if n == 0 or n > MAX_FRAME:
-                yield base + pos, seq, n, None, f"bad record length {n}"
-                return
-            if end > len(data):
-                more = os.pread(self._msg_fd, max(_READ_CHUNK, end - len(data)), base + len(data))
-                if not more:
-                    yield base + pos, seq, n, None, "incomplete record"
-                    return
-                data = data[pos:] + more
-                base += pos
-                pos = 0
-                continue
-            frame = data[pos + _REC.size:end - _CRC.size]
-            (crc,) = _CRC.unpack_from(data, end - _CRC.size)
-            if crc != crc32c(frame, crc32c(data[pos:pos + _REC.size])):
-                yield base + pos, seq, n, None, "checksum mismatch"
-                return
-            yield base + pos, seq, n, frame, ""
-            pos = end
+    # -- recovery -------------------------------------------------------------------------------
 
     def _recover(self) -> int:
         """Index `messages`; return the last stored MsgSeqNum (0 when empty)."""
         size = os.fstat(self._msg_fd).st_size
+        if size == 0:
+            self._start_file()
+            return 0
+        head = os.pread(self._msg_fd, _FILE.size, 0)
+        if len(head) < _FILE.size or head[:4] != _MSG_MAGIC:
+            raise StoreError(f"{self._msg_path}: not a message store (bad file header)")
+        version = _FILE.unpack(head)[1]
+        if version != _VERSION:
+            raise StoreError(f"{self._msg_path}: version {version}, this build reads {_VERSION}")
+        pos = _FILE.size
         last = 0
-        for offset, seq, n, frame, problem in self._records(0):
-            if frame is None or seq <= last:
-                self._truncate_torn(offset, size, n, problem or f"MsgSeqNum {seq} after {last}")
+        while pos < size:
+            header = os.pread(self._msg_fd, _BLOCK.size, pos)
+            n, crc = _BLOCK.unpack(header) if len(header) == _BLOCK.size else (0, 0)
+            end = pos + _BLOCK.size + n
+            if len(header) < _BLOCK.size or n == 0 or n > MAX_BLOCK or end > size:
+                self._truncate_torn(pos, size, end, "incomplete or malformed block")
                 break
-            self._index(seq, offset)
-            last = seq
-        else:
-            self._size = size
+            payload = os.pread(self._msg_fd, n, pos + _BLOCK.size)
+            if crc32c(payload) != crc:
+                self._truncate_torn(pos, size, end, "block checksum mismatch")
+                break
+            last = self._index_block(payload, pos + _BLOCK.size, last)
+            pos = end
+        self._size = pos
         return last
 
-    def _truncate_torn(self, offset: int, size: int, n: int, what: str) -> None:
-        # A crash mid-write leaves one partial last record, or a zero-filled tail after a power
+    def _index_block(self, payload: bytes, base: int, last: int) -> int:
+        off = 0
+        while off < len(payload):
+            if off + _REC.size > len(payload):
+                raise StoreError(f"{self._msg_path}: record header cut at offset {base + off}")
+            n, seq = _REC.unpack_from(payload, off)
+            if seq <= last or off + _REC.size + n > len(payload):
+                raise StoreError(f"{self._msg_path}: bad record at offset {base + off} "
+                                 f"(length {n}, MsgSeqNum {seq} after {last})")
+            self._index(seq, base + off)
+            last = seq
+            off += _REC.size + n
+        return last
+
+    def _truncate_torn(self, pos: int, size: int, end: int, what: str) -> None:
+        # A crash mid-write leaves one partial last block, or a zero-filled tail after a power
         # failure; anything else was written whole and damaged later, which a resend must not
         # paper over.
-        last_record = 0 < n <= MAX_FRAME and offset + _REC_OVERHEAD + n >= size
-        if not (last_record or self._zero_tail(offset, size)):
-            raise StoreError(f"{self._msg_path}: {what} at offset {offset} of {size}; the store "
+        if not (end >= size or self._zero_tail(pos, size)):
+            raise StoreError(f"{self._msg_path}: {what} at offset {pos} of {size}; the store "
                              f"is damaged: move it away to start the session afresh")
-        log.warning("%s: truncating a torn record at offset %d (%s, %d bytes)",
-                    self._msg_path, offset, what, size - offset)
-        os.ftruncate(self._msg_fd, offset)
-        self._size = offset
+        log.warning("%s: truncating a torn block at offset %d (%s, %d bytes)",
+                    self._msg_path, pos, what, size - pos)
+        os.ftruncate(self._msg_fd, pos)
 
     def _zero_tail(self, offset: int, size: int) -> bool:
         while offset < size:
@@ -186,6 +180,12 @@ class MessageStore:
                 return False
             offset += len(chunk)
         return True
+
+    def _start_file(self) -> None:
+        os.write(self._msg_fd, _FILE.pack(_MSG_MAGIC, _VERSION))
+        self._size = _FILE.size
+
+    # -- appending ------------------------------------------------------------------------------
 
     def _index(self, seq: int, offset: int) -> None:
         offsets = self._offsets
@@ -201,22 +201,29 @@ class MessageStore:
 
     def append(self, seq: int, frame: bytes) -> None:
         """Keep an outbound application message; it reaches the OS at the next flush()."""
-        head = _REC.pack(len(frame), seq)
-        self._index(seq, self._size + len(self._pending))
         pending = self._pending
-        pending += head
+        offsets = self._offsets
+        offset = self._size + _BLOCK.size + len(pending)
+        if offsets and seq - self._base == len(offsets):
+            offsets.append(offset)
+        else:
+            self._index(seq, offset)
+        pending += _pack_rec(len(frame), seq)
         pending += frame
-        pending += _CRC.pack(crc32c(frame, crc32c(head)))
 
     def flush(self) -> None:
-        """Hand pending records and changed sequence numbers to the OS (no fdatasync)."""
+        """Hand pending records (one block) and changed sequence numbers to the OS."""
         if self._pending:
-            data = self._pending
+            payload = self._pending
             self._pending = bytearray()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._msg_fd, view):]
-            self._size += len(data)
+            head = _BLOCK.pack(len(payload), crc32c(payload))
+            total = len(head) + len(payload)
+            done = os.writev(self._msg_fd, [head, payload])
+            if done < total:                  # rare: a signal or a full disk mid-write
+                rest = memoryview(head + payload)[done:]
+                while rest:
+                    rest = rest[os.write(self._msg_fd, rest):]
+            self._size += total
             self.dirty = True
         if self._written[0] != self.next_sender or self._written[1] != self.next_target:
             self._write_seqnums()
@@ -228,27 +235,34 @@ class MessageStore:
             os.fdatasync(self._msg_fd)
             os.fdatasync(self._seq_fd)
 
+    # -- reading --------------------------------------------------------------------------------
+
     def messages(self, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
         """(MsgSeqNum, frame as sent) for the stored messages with begin <= MsgSeqNum <= end,
-        in order.  Records are contiguous in the file, so one sequential read serves a range."""
+        in order.  Records of a range are close together in the file: read in large chunks."""
         self.flush()
         offsets = self._offsets
-        first = max(begin, self._base) - self._base
-        last = min(end - self._base, len(offsets) - 1)
-        while first <= last and offsets[first] < 0:
-            first += 1
-        if first > last:
-            return
-        for offset, seq, n, frame, problem in self._records(offsets[first]):
-            if frame is None:
-                raise StoreError(f"{self._msg_path}: {problem} at offset {offset}")
-            if seq > end:
-                return
-            i = seq - self._base
-            if not 0 <= i < len(offsets) or offsets[i] != offset:
-                raise StoreError(f"{self._msg_path}: record at offset {offset} is not the one "
-                                 f"indexed (MsgSeqNum {seq})")
-            yield seq, frame
+        base = self._base
+        chunk = b""
+        chunk_at = 0
+        for i in range(max(begin, base) - base, min(end - base, len(offsets) - 1) + 1):
+            off = offsets[i]
+            if off < 0:
+                continue
+            rel = off - chunk_at
+            if rel < 0 or rel + _REC.size > len(chunk):
+                chunk, chunk_at, rel = os.pread(self._msg_fd, _READ_CHUNK, off), off, 0
+            n, seq = _REC.unpack_from(chunk, rel) if rel + _REC.size <= len(chunk) else (0, 0)
+            if seq != base + i:
+                raise StoreError(f"{self._msg_path}: record at offset {off} is not the one "
+                                 f"indexed (MsgSeqNum {seq}, expected {base + i})")
+            stop = rel + _REC.size + n
+            if stop > len(chunk):
+                chunk, chunk_at = os.pread(self._msg_fd, max(_READ_CHUNK, _REC.size + n), off), off
+                rel, stop = 0, _REC.size + n
+                if stop > len(chunk):
+                    raise StoreError(f"{self._msg_path}: record at offset {off} cut short")
+            yield seq, chunk[rel + _REC.size:stop]
 
     def __len__(self) -> int:
         return sum(1 for o in self._offsets if o >= 0)
@@ -261,7 +275,7 @@ class MessageStore:
         self._offsets = array("q")
         self._base = 1
         os.ftruncate(self._msg_fd, 0)
-        self._size = 0
+        self._start_file()
         self.next_sender = self.next_target = 1
         self.created_ns = time.time_ns()
         self._write_seqnums()

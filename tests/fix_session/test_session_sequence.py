@@ -230,3 +230,17 @@ def test_two_sessions_keep_separate_sequences(run, tmp_path, app):
             assert acceptor.session("b").store.next_sender == 3
         assert sorted(app.logons) == ["a", "b"]
     run(main())
+
+
+def test_out_of_sequence_queue_is_bounded(run, tmp_path, app):
+    async def main():
+        async with serve_acceptor(tmp_path, app, max_queued=5) as (acceptor, port):
+            c = await FixClient.connect(port)
+            await c.logon()
+            for seq in range(10, 16):
+                await c.send("0", seq=seq)
+            await c.expect("2")
+            assert (await c.expect("5")).get(58) == b"too many messages out of sequence"
+            assert await c.expect_closed() == []
+            assert acceptor.session("s1").store.next_target == 2
+    run(main())

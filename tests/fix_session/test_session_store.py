@@ -14,6 +14,7 @@ def frame(seq: int) -> bytes:
 
 
 def fill(store, seqs):
+    """One flush, so one block on disk."""
     for s in seqs:
         store.append(s, frame(s))
     store.next_sender = max(seqs) + 1
@@ -56,23 +57,37 @@ def test_out_of_order_append_is_refused(tmp_path):
     s.close()
 
 
-@pytest.mark.parametrize("cut", [1, 7, 15, 20])
+@pytest.mark.parametrize("cut", [1, 7, 15, 40])
 def test_torn_tail_is_truncated(tmp_path, cut, caplog):
     s = MessageStore(tmp_path)
-    fill(s, [1, 2, 3])
+    fill(s, [1, 2])
+    fill(s, [3])
     s.close()
     path = tmp_path / "messages"
-    size = path.stat().st_size
-    os.truncate(path, size - cut)
+    os.truncate(path, path.stat().st_size - cut)
     s = MessageStore(tmp_path)
     assert [q for q, _ in s.messages(1, 10)] == [1, 2]
-    assert s.next_sender == 4                  # from seqnums: 3 was sent
+    assert s.next_sender == 4                  # from seqnums: 3 was handed to the OS
     fill(s, [4])
     s.close()
     s = MessageStore(tmp_path)
     assert [q for q, _ in s.messages(1, 10)] == [1, 2, 4]
     s.close()
-    assert "torn record" in caplog.text
+    assert "torn block" in caplog.text
+
+
+def test_damaged_last_block_is_torn(tmp_path):
+    s = MessageStore(tmp_path)
+    fill(s, [1])
+    fill(s, [2])
+    s.close()
+    path = tmp_path / "messages"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    s = MessageStore(tmp_path)
+    assert [q for q, _ in s.messages(1, 10)] == [1]
+    s.close()
 
 
 def test_zero_filled_tail_is_truncated(tmp_path):
@@ -88,13 +103,17 @@ def test_zero_filled_tail_is_truncated(tmp_path):
 
 def test_damage_in_the_middle_stops_with_the_offset(tmp_path):
     s = MessageStore(tmp_path)
-    fill(s, [1, 2, 3])
+    for q in (1, 2, 3):
+        fill(s, [q])
     s.close()
     path = tmp_path / "messages"
     data = bytearray(path.read_bytes())
-    data[20] ^= 0xFF                           # inside record 1's frame
+    data[30] ^= 0xFF                           # inside the first block (at offset 8)
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match=r"messages: checksum mismatch at offset 0 of"):
+    with pytest.raises(StoreError, match=r"messages: block checksum mismatch at offset 8 of"):
+        MessageStore(tmp_path)
+    path.write_bytes(b"JUNKJUNK" + bytes(data[8:]))
+    with pytest.raises(StoreError, match="not a message store"):
         MessageStore(tmp_path)
 
 
