@@ -244,3 +244,31 @@ def test_out_of_sequence_queue_is_bounded(run, tmp_path, app):
             assert await c.expect_closed() == []
             assert acceptor.session("s1").store.next_target == 2
     run(main())
+
+
+def test_store_is_synced_in_batch_mode_only(run, tmp_path, app, monkeypatch):
+    import os
+    synced = []
+    real = os.fdatasync
+
+    def counting(fd):
+        synced.append(fd)
+        real(fd)
+    monkeypatch.setattr(os, "fdatasync", counting)
+
+    async def main(mode):
+        async with serve_acceptor(tmp_path / mode, app, store_sync=mode) as (acceptor, port):
+            store = acceptor.session("s1").store
+            c = await FixClient.connect(port)
+            await c.logon()
+            synced.clear()
+            await c.order("C1")
+            await c.expect("8")
+            if mode == "batch":                  # (the run's timeout fails it otherwise)
+                while not {store._msg_fd, store._seq_fd} <= set(synced):
+                    await asyncio.sleep(0.005)
+            else:
+                await asyncio.sleep(0.1)
+                assert store.dirty and synced == []
+    run(main("batch"))
+    run(main("none"))
