@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "perf": ("ordex.perf.cli", "run a benchmark and report throughput and latency percentiles"),
     "feeds": ("ordex.feeds.cli", "market data: replay a recording (ITCH, JSON L2, CSV/Parquet)"),
     "journal": ("ordex.core.journal_cli", "verify, inspect or export a write-ahead journal"),
+    "admin": ("ordex.gateway.admin_cli", "operate a running server: halt, kill switch, mass cancel, status"),
 }
 
 

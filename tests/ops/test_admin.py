@@ -1,0 +1,260 @@
+"""Admin actions: refused without the token, sequenced commands with the admin actor when
+authorised, journaled and replayed (the same state after a restart), bad requests answered."""
+import argparse
+import asyncio
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from fixclient import FixClient
+from ops_helpers import (BUY, DEMO1, DEMO2, SELL, TOKEN, Harness, ops_config, order, run_on)
+from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, Scope
+from ordex.core.events import EventKind
+from ordex.core.journal import read_journal
+from ordex.core.reasons import Reason
+from ordex.gateway import admin_cli
+from ordex.gateway.admin import TOKEN_ENV, read_token, server_token
+
+
+def journaled(cfg) -> np.ndarray:
+    return np.frombuffer(b"".join(r[3] for r in read_journal(cfg.journal_dir)), dtype=COMMAND_DTYPE)
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_unauthorised_requests_change_nothing(tmp_path, loop_kind):
+    cfg = ops_config(tmp_path)
+
+    async def scenario():
+        h = await Harness.start(cfg)
+        for token in (None, "wrong-token-0123456789", TOKEN + "x", TOKEN[:-1], ""):
+            status, body = await h.http("POST", "/admin/halt", {"instrument": "MSFT"}, token=token)
+            assert status == 401, token
+        status, _ = await h.http("GET", "/admin/status", token="nope")
+        assert status == 401
+        # a Basic header carrying the token is not a Bearer token
+        status, _ = await h.http("POST", "/admin/halt", raw=(
+            f"POST /admin/halt HTTP/1.1\r\nAuthorization: Basic {TOKEN}\r\n"
+            "Content-Length: 22\r\n\r\n{\"instrument\": \"MSFT\"}").encode())
+        assert status == 401
+        assert h.server.journal.next_seq == 1                  # nothing was sequenced
+        assert (await h.submit(order("ok", BUY, 15000, 1)))[0]["kind"] == EventKind.NEW
+        await h.stop()
+
+    run_on(loop_kind, scenario)
+
+
+def test_actions_are_journaled_with_the_admin_actor_and_replayed(tmp_path):
+    cfg = ops_config(tmp_path)
+
+    async def first():
+        h = await Harness.start(cfg)
+        await h.submit(order("b1", BUY, 15000, 10))
+        await h.submit(order("s1", SELL, 16000, 5, account=DEMO2))
+        await h.submit(order("d1", BUY, 14000, 2))
+        r = await h.http("POST", "/admin/halt", {"instrument": "MSFT", "operator": "alice"})
+        assert r[0] == 200 and r[1]["seq"] == 4
+        rejected = await h.submit(order("h1", BUY, 15000, 1))
+        assert rejected[0]["reason"] == Reason.INSTRUMENT_HALTED
+        await h.action("resume", instrument="MSFT", operator="alice")
+        ks = await h.action("kill-switch", account="DEMO1", on=True, operator="bob")
+        assert sorted(e["reason"] for e in ks["events"]) == ["KILL_SWITCH_CANCEL"] * 2
+        assert (await h.submit(order("k1", BUY, 15000, 1)))[0]["reason"] == Reason.ACCOUNT_KILL_SWITCH
+        mc = await h.action("mass-cancel", account="DEMO2", operator="bob")
+        assert mc["cancelled"] == 1
+        await h.action("kill-switch", session="CLIENT1", on=True)
+        assert (await h.submit(order("k2", SELL, 15000, 1, account=DEMO2)))[0]["reason"] == \
+            Reason.SESSION_KILL_SWITCH
+        await h.action("kill-switch", session="CLIENT1", on=False)
+        await h.submit(order("d2", BUY, 14000, 2, account=DEMO2))
+        closed = await h.action("close", instrument="MSFT")
+        assert [e["reason"] for e in closed["events"]] == []     # d2 is GTC: nothing expires
+        state = h.server.engine.state_hash()
+        await h.stop()
+        return state
+
+    async def second(state):
+        h = await Harness.start(cfg)
+        assert h.server.engine.state_hash() == state
+        # the account kill switch is still on after the restart: it came back from the journal
+        assert (await h.submit(order("k3", BUY, 15000, 1)))[0]["reason"] == \
+            Reason.ACCOUNT_KILL_SWITCH
+        await h.stop()
+
+    state = run_on("asyncio", first)
+    rows = journaled(cfg)
+    admin = rows[np.isin(rows["kind"], (CommandKind.SET_STATUS, CommandKind.KILL_SWITCH,
+                                        CommandKind.MASS_CANCEL))]
+    assert admin["kind"].tolist() == [CommandKind.SET_STATUS, CommandKind.SET_STATUS,
+                                      CommandKind.KILL_SWITCH, CommandKind.MASS_CANCEL,
+                                      CommandKind.KILL_SWITCH, CommandKind.KILL_SWITCH,
+                                      CommandKind.SET_STATUS]
+    assert admin["clordid"].tolist() == [b"adm:alice", b"adm:alice", b"adm:bob", b"adm:bob",
+                                         b"adm:admin", b"adm:admin", b"adm:admin"]
+    # the admin actor where the layout allows it; a session kill switch names its target there
+    assert admin["session"].tolist() == [ADMIN_SESSION] * 4 + [0, 0, ADMIN_SESSION]
+    assert admin["status"].tolist()[:2] == [1, 0] and admin["status"][-1] == 2
+    assert admin["flags"][2] == Flag.ON and admin["flags"][5] == 0
+    assert admin["scope"][3] == Scope.ACCOUNT and admin["account"][3] == DEMO2
+    run_on("asyncio", lambda: second(state))
+
+
+def test_bad_requests_are_answered_and_change_nothing(tmp_path):
+    cfg = ops_config(tmp_path)
+
+    async def scenario():
+        h = await Harness.start(cfg)
+        cases = [
+            ("POST", "/admin/halt", {"instrument": "NOPE"}, 404),
+            ("POST", "/admin/halt", {}, 400),
+            ("POST", "/admin/halt", {"instrument": "MSFT", "extra": 1}, 400),
+            ("POST", "/admin/halt", {"instrument": 5}, 400),
+            ("POST", "/admin/halt", ["MSFT"], 400),
+            ("POST", "/admin/kill-switch", {"account": "DEMO1"}, 400),
+            ("POST", "/admin/kill-switch", {"account": "DEMO1", "on": "yes"}, 400),
+            ("POST", "/admin/kill-switch", {"account": "DEMO1", "session": "CLIENT1", "on": True}, 400),
+            ("POST", "/admin/mass-cancel", {}, 400),
+            ("POST", "/admin/mass-cancel", {"all": True, "account": "DEMO1"}, 400),
+            ("POST", "/admin/mass-cancel", {"account": "GHOST"}, 404),
+            ("POST", "/admin/halt", {"instrument": "MSFT", "operator": "rm -rf /"}, 400),
+            ("POST", "/admin/launch-missiles", {}, 404),
+            ("GET", "/admin/halt", None, 405),
+            ("POST", "/metrics", None, 405),
+            ("GET", "/nothing", None, 404),
+            ("POST", "/admin/disconnect", {"session": "CLIENT1"}, 409),   # no FIX gateway here
+        ]
+        for method, path, body, want in cases:
+            status, answer = await h.http(method, path, body)
+            assert status == want, (path, body, status, answer)
+            assert "error" in answer
+        raw_cases = [
+            (b"GARBAGE\r\n\r\n", 400),
+            (b"POST /admin/halt HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode()
+             + b"\r\nContent-Length: 5\r\n\r\n{nope", 400),
+            (b"POST /admin/halt HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
+            (b"POST /admin/halt HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+            (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 431),
+            (b"GET /metrics SPDY/3\r\n\r\n", 400),
+        ]
+        for raw, want in raw_cases:
+            status, _ = await h.http(None, None, raw=raw)
+            assert status == want, raw[:40]
+        assert h.server.journal.next_seq == 1
+        assert (await h.http("GET", "/healthz", token=None))[0] == 200
+        await h.stop()
+
+    run_on("asyncio", scenario)
+
+
+def test_risk_limit_is_refused_until_the_engine_can_change_one(tmp_path):
+    cfg = ops_config(tmp_path)
+
+    async def scenario():
+        h = await Harness.start(cfg)
+        status, body = await h.http("POST", "/admin/risk-limit",
+                                    {"account": "DEMO1", "limit": "max_position", "value": "10"})
+        assert status == 501 and "SET_LIMIT" in body["error"]
+        status, _ = await h.http("POST", "/admin/risk-limit",
+                                 {"account": "DEMO1", "limit": "max_position", "value": 10.5})
+        assert status == 400                                  # floats are refused
+        assert h.server.journal.next_seq == 1
+        await h.stop()
+
+    run_on("asyncio", scenario)
+
+
+def test_disconnect_logs_the_session_out_and_cancels_on_disconnect(tmp_path, caplog):
+    cfg = ops_config(tmp_path)
+
+    async def scenario():
+        h = await Harness.start(cfg, with_fix=True)
+        c = await FixClient.connect(h.fix.port, sender="CLIENT1", target="ORDEX")
+        await c.logon()
+        await c.send(b"D", [(11, "R1"), (1, "DEMO1"), (55, "MSFT"), (54, "1"), (38, "3"),
+                            (40, "2"), (44, "140.00"), (59, "1"), (60, "20261122-10:00:00.000")])
+        await c.expect(b"8")
+        status, body = await h.http("GET", "/admin/status")
+        assert status == 200 and body["fix_sessions"][0]["logged_on"] is True
+        result = await h.action("disconnect", session="CLIENT1", reason="end of day",
+                                operator="carol")
+        assert result["journaled"] is False
+        logout = await c.expect(b"5")
+        assert b"end of day (carol)" in logout.get(58)
+        await c.send(b"5")
+        for _ in range(200):
+            if not h.fix.acceptor.session("CLIENT1").logged_on and h.server.durable_seq >= 2:
+                break
+            await asyncio.sleep(0.01)
+        rows = journaled(cfg)
+        assert rows["kind"].tolist() == [CommandKind.NEW_ORDER, CommandKind.MASS_CANCEL]
+        assert rows["clordid"][1] == b"cancel-on-disconnect"
+        status, body = await h.http("POST", "/admin/disconnect", {"session": "CLIENT1"})
+        assert status == 409                                   # not logged on any more
+        c.close()
+        await h.stop()
+
+    run_on("asyncio", scenario)
+    lines = [r for r in caplog.records if getattr(r, "action", None) == "disconnect"]
+    assert lines and lines[0].operator == "carol" and lines[0].actor == "admin"
+
+
+def test_cli_talks_to_the_listener(tmp_path, capsys):
+    cfg = ops_config(tmp_path)
+
+    def cli(port, *argv, token=TOKEN):
+        p = argparse.ArgumentParser()
+        admin_cli.add_arguments(p)
+        base = ["--url", f"http://127.0.0.1:{port}", "--operator", "dave"]
+        if token:
+            base += ["--token", token]
+        return admin_cli.run(p.parse_args(base + list(argv)))
+
+    async def scenario():
+        h = await Harness.start(cfg)
+        loop = asyncio.get_running_loop()
+        port = h.admin.port
+        await h.submit(order("b1", BUY, 15000, 10))
+        call = lambda *a, **kw: loop.run_in_executor(None, lambda: cli(port, *a, **kw))
+        assert await call("halt", "MSFT") == 0
+        assert await call("mass-cancel", "--account", "DEMO1") == 0
+        assert await call("kill-switch", "on", "--session", "CLIENT1") == 0
+        assert await call("halt", "MSFT", token="not-the-token-at-all") == 1
+        assert await call("halt", "NOPE") == 1
+        assert await call("risk-limit", "--account", "DEMO1", "--limit", "max_position",
+                          "--value", "5") == 1
+        assert await call("ready", token=None) == 0
+        assert await call("status") == 0
+        assert await call("metrics", token=None) == 0
+        rows = journaled(cfg)
+        assert rows["kind"].tolist()[1:] == [CommandKind.SET_STATUS, CommandKind.MASS_CANCEL,
+                                            CommandKind.KILL_SWITCH]
+        assert set(rows["clordid"][1:].tolist()) == {b"adm:dave"}
+        await h.stop()
+        return port
+
+    port = run_on("asyncio", scenario)
+    out = capsys.readouterr()
+    assert '"cancelled": 1' in out.out and "ordex_commands_total" in out.out
+    assert "401" in out.err and "SET_LIMIT" in out.err
+    p = argparse.ArgumentParser()
+    admin_cli.add_arguments(p)
+    assert admin_cli.run(p.parse_args(["--url", f"http://127.0.0.1:{port}", "--token", TOKEN,
+                                       "status"])) == 2        # nothing listens any more
+
+
+def test_token_sources(tmp_path):
+    cfg = ops_config(tmp_path, admin_token=None)
+    token, where = server_token(cfg, environ={})
+    path = tmp_path / "ordex-data" / "admin.token"
+    assert where == str(path) and path.read_text().strip() == token and len(token) >= 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert server_token(cfg, environ={})[0] == token             # reused, not replaced
+    assert read_token(cfg, environ={}) == token
+    assert server_token(cfg, environ={TOKEN_ENV: "from-the-environment-123"})[0] == \
+        "from-the-environment-123"
+    with pytest.raises(ValueError, match="at least 16"):
+        server_token(cfg, environ={TOKEN_ENV: "short"})
+    explicit = ops_config(tmp_path, admin_token=None, admin_token_file=tmp_path / "missing")
+    with pytest.raises(ValueError, match="missing"):
+        server_token(explicit, environ={})
