@@ -254,6 +254,12 @@ class ReferenceEngine:
                 "positions": {p[0]: p[1:] for p in positions},
                 "kill_switch": kill}
 
+    def instrument_status(self, instrument: int) -> int:
+        """0 open, 1 halted, 2 closed."""
+        if not 0 <= instrument < len(self._instr):
+            raise KeyError(f"unknown instrument {instrument}")
+        return self._markets[instrument].status
+
     def unrealized_pnl(self, account_id: int, instrument: int,
                        mark_px: int | None = None) -> int | None:
         """The position's value at the mark minus its cost basis, in cash increments; the mark

@@ -162,12 +162,18 @@ def test_market_order_protection_is_the_collar(make_engine):
 
 def test_halted_and_closed(eng):
     eng.status(AAA, 1)
+    assert eng.engine.instrument_status(AAA) == 1
     rejected(eng.buy(1, 100), R.INSTRUMENT_HALTED)
     eng.status(AAA, 2)
     rejected(eng.buy(1, 100), R.INSTRUMENT_CLOSED)
     accepted(eng.buy(1, 100, instrument=BBB))               # other instruments trade on
+    assert eng.engine.instrument_status(BBB) == 0
+    assert eng.status(AAA, 3) == []                         # no such status: nothing changes
+    assert eng.engine.instrument_status(AAA) == 2
     eng.status(AAA, 0)
     accepted(eng.buy(1, 100))
+    with pytest.raises(KeyError):
+        eng.engine.instrument_status(9)
 
 
 def test_account_kill_switch(eng):
