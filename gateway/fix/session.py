@@ -32,7 +32,10 @@ For messages with repeating groups or a variable shape, use the session's FixEnc
     enc.add_str(55, "AAPL"); enc.add_int(268, 2); ...
     seq = session.commit()
 
-or session.send(b"j", [(45, 7), (372, b"Z"), (380, 3)]) for the occasional message.  Rejects:
+or session.send(b"j", [(45, 7), (372, b"Z"), (380, 3)]) for the occasional message (str, bytes,
+bool and int values; an int for a UTCTimestamp tag such as TransactTime(60) is ns since the
+epoch, written with microseconds, milliseconds on FIX 4.2).  Every send returns the MsgSeqNum
+and goes out at once: holding reports until the journal is durable is the caller's part.  Rejects:
 session.reject(msg, reason, tag, text) sends a session-level Reject(3) (an application reading a
 field that raises FieldError may simply let it propagate: the session answers it with Reject(3)
 carrying e.reason and e.tag); session.business_reject(msg, reason, text, ref_id) sends a
