@@ -11,6 +11,7 @@ from ordex.perf.report import Report
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "book": ("ordex.perf.book", "order book: exchange-core mix and insert-heavy, per-call and batch"),
     "engine": ("ordex.perf.engine", "full engine path (risk, lifecycle, book, accounts) on the exchange-core mix"),
+    "fix": ("ordex.perf.fix", "FIX order->ack end to end vs ordex serve per durability mode, QuickFIX, generator ceiling"),
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
     "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
     "feeds": ("ordex.perf.feeds", "market data: ITCH parse and book build vs itchfeed/meatpy, JSON L2 normalisation"),
