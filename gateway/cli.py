@@ -13,6 +13,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "feeds": ("ordex.feeds.cli", "market data: replay a recording (ITCH, JSON L2, CSV/Parquet)"),
     "journal": ("ordex.core.journal_cli", "verify, inspect or export a write-ahead journal"),
     "admin": ("ordex.gateway.admin_cli", "operate a running server: halt, kill switch, mass cancel, status"),
+    "audit": ("ordex.gateway.audit_cli", "the lifecycle of orders from the journal: commands, events, actors"),
+    "trades": ("ordex.gateway.trades_cli", "trade history from the journal as CSV or Parquet"),
+    "reconcile": ("ordex.gateway.reconcile_cli", "reconcile executions against a drop-copy log or CSV"),
 }
 
 

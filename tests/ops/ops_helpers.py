@@ -10,7 +10,7 @@ import time
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Side, Tif
+from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind, OrdType, Side, Tif
 from ordex.gateway import config as config_mod
 from ordex.gateway.admin import AdminGateway
 from ordex.gateway.server import Server
@@ -64,9 +64,56 @@ def replace(clordid, orig, price, qty, session=0):
 
 
 def timer():
+    """What the scheduler sends: a TIMER from the admin session, no operator mark."""
     row = np.zeros(1, dtype=COMMAND_DTYPE)
-    row["kind"] = CommandKind.TIMER
+    row["kind"], row["session"] = CommandKind.TIMER, ADMIN_SESSION
     return row
+
+
+async def lifecycle_journal(cfg) -> dict:
+    """Orders through every lifecycle path (admin actions included); returns clordid -> order id.
+    MSFT prices are in cents, quantities in shares."""
+    h = await Harness.start(cfg)
+    ids = {}
+
+    async def new(clordid, *a, **kw):
+        evs = await h.submit(order(clordid, *a, **kw))
+        if evs and evs[0]["order_id"]:
+            ids.setdefault(clordid, evs[0]["order_id"])
+        return evs
+
+    await new("b1", BUY, 15000, 10)                       # partially filled, then cancelled
+    await new("s1", SELL, 14900, 4, account=DEMO2, tif=Tif.IOC)   # filled at once
+    await h.submit(cancel("c1", "b1"))
+    await h.submit(cancel("c2", "b1"))                    # too late: CANCEL_REJECTED
+    await new("b2", BUY, 14800, 5)                        # replaced, then filled
+    await h.submit(replace("r2", "b2", 14850, 6))
+    await new("s2", SELL, 14850, 6, account=DEMO2)
+    await new("big", BUY, 15000, 60000)                   # rejected: notional above max
+    await new("b1", BUY, 15000, 1)                        # duplicate ClOrdID: order id 0
+    await new("s3", SELL, 15200, 3, account=DEMO2, tif=Tif.IOC)   # IOC remainder cancelled
+    await new("d1", BUY, 14000, 2, tif=Tif.DAY)           # expires when MSFT closes
+    await h.action("close", instrument="MSFT", operator="olivia")
+    await h.action("resume", instrument="MSFT", operator="olivia")
+    await new("st1", BUY, 0, 1, ord_type=OrdType.STOP, stop_price=14900)   # waits, triggers
+    await new("a1", SELL, 15000, 1, account=DEMO2)        # the liquidity the stop takes
+    await new("b5", BUY, 14950, 1)
+    await new("s5", SELL, 14950, 1, account=DEMO2)        # trade at 149.50 triggers st1
+    await new("k1", BUY, 14000, 1)                        # cancelled by the kill switch
+    await h.action("kill-switch", account="DEMO1", on=True, operator="kim")
+    await new("k2", BUY, 14000, 1)                        # rejected: kill switch
+    await h.action("kill-switch", account="DEMO1", on=False, operator="kim")
+    await new("m1", SELL, 16000, 1, account=DEMO2)        # cancelled by a mass cancel
+    await h.action("mass-cancel", account="DEMO2", operator="kim")
+    await h.action("halt", instrument="MSFT", operator="olivia")
+    await new("h1", BUY, 15000, 1)                        # rejected: halted
+    await h.action("resume", instrument="MSFT", operator="olivia")
+    await new("g1", BUY, 14000, 1, tif=Tif.GTD, expire_ts_ns=now_ns() + 2_000_000)
+    await asyncio.sleep(0.01)
+    await h.submit(timer())                               # GTD expiry
+    state = h.server.engine.state_hash()
+    await h.stop()
+    return {"ids": ids, "state": state}
 
 
 BUY, SELL = Side.BUY, Side.SELL
