@@ -6,7 +6,8 @@ Every key is checked at start-up; a wrong one stops the server with a message na
 Instruments and accounts are given inline (`[[instrument]]`, `[[account]]`, `[currencies]`) or as
 files (`[reference] instruments = "instruments.csv"`, `accounts = "accounts.toml"`; TOML, CSV or
 Parquet, see ordex.core.refdata).  Every `[[fix.session]]` is also an engine session: its name,
-the accounts it may trade and its order-rate throttle.
+the accounts it may trade and its order-rate throttle; so is every `[[binary.user]]` (a
+SoupBinTCP user of `[binary]`: OUCH order entry and the ITCH feed).
 """
 from __future__ import annotations
 
@@ -24,14 +25,21 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 BEGIN_STRINGS = ("FIX.4.4", "FIX.4.2")
 
 _TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "reference", "fix",
-        "admin"}
+        "admin", "binary"}
 _SERVER = {"data_dir", "log_level", "timer_interval_ms"}
-_JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb"}
+_JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb", "snapshot_every_commands",
+            "snapshot_every_s"}
 _ENGINE = {"max_orders"}
 _REFERENCE = {"instruments", "accounts"}
 _FIX = {"listen", "store_dir", "max_message_size", "session", "tls_cert", "tls_key"}
 _ADMIN = {"listen", "token", "token_file"}
 ADMIN_TOKEN_MIN_LEN = 16
+_BINARY = {"listen", "feed_listen", "store_dir", "max_packet", "heartbeat_ms", "idle_timeout_s",
+           "max_buffer_kb", "feed_timezone", "user"}
+_BINARY_USER = {"name", "password_hash", "accounts", "cancel_on_disconnect", "protection_fills",
+                "protection_qty", "protection_window_ms", "max_orders_per_sec", "dialect", "feed"}
+CANCEL_ON_DISCONNECT = ("quotes", "all", "off")
+BINARY_DIALECTS = ("nasdaq", "ouch-connect")
 _SESSION = {"name", "begin_string", "sender_comp_id", "target_comp_id", "accounts", "heartbeat_s",
             "max_orders_per_sec", "cancel_on_disconnect", "drop_copy", "reset_on_logon",
             "sending_time_tolerance_s", "username", "password_hash", "validate"}
@@ -60,6 +68,35 @@ class FixSessionConfig:
 
 
 @dataclass
+class BinaryUserConfig:
+    """A SoupBinTCP user of the binary gateway (OUCH order entry and the ITCH feed)."""
+    name: str                          # username, at most 6 characters; also the engine session
+    password_hash: str
+    accounts: list[str]                # the first is the default account
+    cancel_on_disconnect: str = "quotes"
+    protection_fills: int = 0          # fills within the window that trip protection (0: off)
+    protection_qty: int = 0            # quantity increments filled within the window (0: off)
+    protection_window_ms: int = 1000
+    max_orders_per_sec: int = 0
+    dialect: str = "nasdaq"
+    feed: bool = True                  # may also log in to the ITCH feed
+
+
+@dataclass
+class BinarySettings:
+    """[binary]: OUCH 5.0 order entry and the ITCH 5.0 feed over SoupBinTCP (gateway/binary)."""
+    listen: tuple[str, int] | None = None
+    feed_listen: tuple[str, int] | None = None
+    store_dir: Path | None = None
+    max_packet: int = 8192
+    heartbeat_ms: int = 1000
+    idle_timeout_s: int = 15
+    max_buffer_bytes: int = 8 << 20
+    feed_timezone: str = "America/New_York"
+    users: list[BinaryUserConfig] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     source: str
     data_dir: Path
@@ -81,6 +118,10 @@ class Config:
     admin_listen: tuple[str, int] | None = None
     admin_token: str | None = None
     admin_token_file: Path | None = None
+    binary: BinarySettings = field(default_factory=BinarySettings)
+    # [journal] engine snapshots every N commands or T seconds, whichever first (0: never)
+    snapshot_every_commands: int = 1_000_000
+    snapshot_every_s: int = 300
 
 
 def _table(src: str, doc: dict, name: str, allowed: set[str]) -> dict:
@@ -115,10 +156,10 @@ def _get(src: str, where: str, t: dict, key: str, kind: type, default: Any = Non
     return v
 
 
-def _listen(src: str, value: str, where: str = "fix") -> tuple[str, int]:
+def _listen(src: str, value: str, where: str = "fix", key: str = "listen") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or not host:
-        raise ConfigError(f"{src}: [{where}] listen = {value!r}: expected HOST:PORT")
+        raise ConfigError(f"{src}: [{where}] {key} = {value!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
 
 
@@ -138,6 +179,7 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
     ref = _table(source, doc, "reference", _REFERENCE)
     fix = _table(source, doc, "fix", _FIX)
     admin = _table(source, doc, "admin", _ADMIN)
+    binary = _table(source, doc, "binary", _BINARY)
 
     data_dir = base / _get(source, "server", server, "data_dir", str, "ordex-data")
     sessions = []
@@ -176,6 +218,9 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
     if len(set(comp)) != len(comp):
         raise ConfigError(f"{source}: [[fix.session]] sender/target CompID pairs must be unique")
 
+    binary_settings = _binary(source, base, data_dir, binary, names)
+    engine_sessions = ([_engine_session(s) for s in sessions]
+                       + [_binary_session(u) for u in binary_settings.users])
     listen = _get(source, "fix", fix, "listen", str)
     cert, key = _get(source, "fix", fix, "tls_cert", str), _get(source, "fix", fix, "tls_key", str)
     if (cert is None) != (key is None):
@@ -188,6 +233,9 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
         durability=_get(source, "journal", journal, "durability", str, "fsync", DURABILITY),
         batch_interval_ms=_get(source, "journal", journal, "batch_interval_ms", int, 2, minimum=1),
         segment_bytes=_get(source, "journal", journal, "segment_mb", int, 256, minimum=1) << 20,
+        snapshot_every_commands=_get(source, "journal", journal, "snapshot_every_commands", int,
+                                     1_000_000, minimum=0),
+        snapshot_every_s=_get(source, "journal", journal, "snapshot_every_s", int, 300, minimum=0),
         max_orders=_get(source, "engine", engine, "max_orders", int, 1 << 20, minimum=16),
         reference=ReferenceData(),
         fix_listen=_listen(source, listen) if listen else None,
@@ -202,16 +250,17 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
         raise ConfigError(f"{source}: [admin] token must be at least {ADMIN_TOKEN_MIN_LEN} characters")
     token_file = _get(source, "admin", admin, "token_file", str)
     cfg.admin_token_file = base / token_file if token_file else None
+    cfg.binary = binary_settings
     try:
         if ref:
             if "instruments" not in ref or "accounts" not in ref:
                 raise ConfigError(f"{source}: [reference] needs both instruments and accounts")
             cfg.reference = refdata.load(base / ref["instruments"], base / ref["accounts"],
-                                         sessions=[_engine_session(s) for s in sessions],
+                                         sessions=engine_sessions,
                                          currencies=doc.get("currencies"))
         else:
             cfg.reference = refdata.from_dicts(doc.get("instrument", []), doc.get("account", []),
-                                               [_engine_session(s) for s in sessions],
+                                               engine_sessions,
                                                doc.get("currencies"), where=source)
     except ReferenceDataError as e:
         raise ConfigError(str(e)) from None
@@ -224,6 +273,67 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
 
 def _engine_session(s: FixSessionConfig) -> dict:
     return {"name": s.name, "accounts": s.accounts, "max_orders_per_sec": s.max_orders_per_sec}
+
+
+def _binary_session(u: BinaryUserConfig) -> dict:
+    return {"name": u.name, "accounts": u.accounts, "max_orders_per_sec": u.max_orders_per_sec}
+
+
+def _binary(src: str, base: Path, data_dir: Path, t: dict, fix_names: list[str]) -> BinarySettings:
+    listen, feed = _get(src, "binary", t, "listen", str), _get(src, "binary", t, "feed_listen", str)
+    tz = _get(src, "binary", t, "feed_timezone", str, "America/New_York")
+    try:
+        import zoneinfo
+        zoneinfo.ZoneInfo(tz)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ConfigError(f"{src}: [binary] feed_timezone = {tz!r}: not a known time zone") from None
+    raw = t.get("user", [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{src}: [[binary.user]] must be an array of tables")
+    users = [_binary_user(src, f"binary.user {n}", u, fix_names) for n, u in enumerate(raw, 1)]
+    if len({u.name for u in users}) != len(users):
+        raise ConfigError(f"{src}: [[binary.user]] names must be unique")
+    return BinarySettings(
+        listen=_listen(src, listen, "binary") if listen else None,
+        feed_listen=_listen(src, feed, "binary", "feed_listen") if feed else None,
+        store_dir=base / t["store_dir"] if "store_dir" in t else data_dir / "binary",
+        max_packet=_get(src, "binary", t, "max_packet", int, 8192, minimum=64),
+        heartbeat_ms=_get(src, "binary", t, "heartbeat_ms", int, 1000, minimum=10),
+        idle_timeout_s=_get(src, "binary", t, "idle_timeout_s", int, 15, minimum=1),
+        max_buffer_bytes=_get(src, "binary", t, "max_buffer_kb", int, 8192, minimum=64) << 10,
+        feed_timezone=tz, users=users)
+
+
+def _binary_user(src: str, where: str, u: Any, fix_names: list[str]) -> BinaryUserConfig:
+    if not isinstance(u, dict):
+        raise ConfigError(f"{src}: [{where}] must be a table")
+    unknown = set(u) - _BINARY_USER
+    if unknown:
+        raise ConfigError(f"{src}: [{where}] unknown key(s): {', '.join(sorted(unknown))}")
+    name = u.get("name")
+    if not (isinstance(name, str) and 0 < len(name) <= 6 and name.isascii() and name.isalnum()):
+        raise ConfigError(f"{src}: [{where}] name = {name!r}: 1 to 6 ASCII letters or digits "
+                          "(the SoupBinTCP username)")
+    if name in fix_names:
+        raise ConfigError(f"{src}: [{where}] name {name!r} is also a [[fix.session]] name (both "
+                          "are engine sessions)")
+    pw = u.get("password_hash")
+    if not (isinstance(pw, str) and pw.startswith("scrypt$")):
+        raise ConfigError(f"{src}: [{where}] password_hash is required: a hash from "
+                          "ordex.gateway.fix.hash_password (store the hash, never the password)")
+    accounts = _get(src, where, u, "accounts", list, [])
+    if not accounts:
+        raise ConfigError(f"{src}: [{where}] accounts: at least one account is required")
+    return BinaryUserConfig(
+        name=name, password_hash=pw, accounts=accounts,
+        cancel_on_disconnect=_get(src, where, u, "cancel_on_disconnect", str, "quotes",
+                                  CANCEL_ON_DISCONNECT),
+        protection_fills=_get(src, where, u, "protection_fills", int, 0, minimum=0),
+        protection_qty=_get(src, where, u, "protection_qty", int, 0, minimum=0),
+        protection_window_ms=_get(src, where, u, "protection_window_ms", int, 1000, minimum=1),
+        max_orders_per_sec=_get(src, where, u, "max_orders_per_sec", int, 0, minimum=0),
+        dialect=_get(src, where, u, "dialect", str, "nasdaq", BINARY_DIALECTS),
+        feed=_get(src, where, u, "feed", bool, True))
 
 
 def default_text() -> str:

@@ -16,17 +16,20 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
+from ordex.core import snapshot
 from ordex.core.journal import Journal, JournalConfig
-from ordex.core.sequencer import Sequencer, replay
+from ordex.core.sequencer import Sequencer
 from ordex.ext.engine import Engine
 from ordex.gateway.config import Config
 
 log = logging.getLogger("ordex.server")
 
 EventSink = Callable[[np.ndarray], object]
+SNAPSHOT_POLL_S = 0.2        # how often the loop checks whether a snapshot is due
 
 
 _NO_EVENTS = np.empty(0)
@@ -57,26 +60,92 @@ class Server:
 
     # -- life cycle -------------------------------------------------------------------------------
     def recover(self) -> None:
-        """Open the journal and rebuild the engine from it: nothing listens before this is done."""
+        """Rebuild the engine before anything listens: the newest valid snapshot (damaged ones are
+        skipped with a log line), then the journal's records after it; with no snapshot, the
+        whole journal.  Then periodic snapshots start (see take_snapshot)."""
         cfg = self.config
         # The sync thread needs the GIL to report durability; a shorter switch interval keeps a
         # busy loop from delaying those reports by the default 5 ms.
         sys.setswitchinterval(0.0005)
         t0 = time.perf_counter()
+        self.snapshot_dir = snapshot.snapshot_dir(cfg.journal_dir)
+        found = snapshot.latest_valid(self.snapshot_dir)
         self.journal = Journal.open(
             cfg.journal_dir,
             JournalConfig(durability=cfg.durability, batch_interval_ms=cfg.batch_interval_ms,
                           segment_bytes=cfg.segment_bytes),
             on_durable=self._on_durable, on_failure=self._on_journal_failure,
-            call_soon_threadsafe=self.loop.call_soon_threadsafe, schedule_flush=self.loop.call_soon)
-        self.engine = Engine(cfg.reference, max_orders=cfg.max_orders)
-        self.recovered_commands = replay(self.engine, self.journal.read(0))
-        self.engine.clear_events()
+            call_soon_threadsafe=self.loop.call_soon_threadsafe, schedule_flush=self.loop.call_soon,
+            first_seq=found.seq + 1 if found else 1)
+        try:
+            recovery = snapshot.recover(cfg.reference, cfg.max_orders, self.journal, found)
+        except BaseException:
+            self.journal.close()
+            self.journal = None
+            raise
+        self.engine = recovery.engine
+        self.recovered_commands = recovery.replayed
+        self.recovered_snapshot_seq = recovery.snapshot_seq
         self.sequencer = Sequencer(self.engine, self.journal, clock_ns=self.clock_ns)
+        self._snapshot_seq = recovery.snapshot_seq
+        self._snapshot_time = time.monotonic()
+        self._snapshot_task: asyncio.Task | None = None
+        if cfg.snapshot_every_commands or cfg.snapshot_every_s:
+            self.loop.call_later(SNAPSHOT_POLL_S, self._snapshot_tick)
         self.accepting = True
         self.refusal = ""
-        log.info("recovered %d commands from %s in %.3f s; state %s", self.recovered_commands,
-                 cfg.journal_dir, time.perf_counter() - t0, self.engine.state_hash())
+        log.info("recovered from %s and %d journal commands from %s in %.3f s; state %s",
+                 f"the snapshot of sequence {found.seq}" if found else "no snapshot",
+                 self.recovered_commands, cfg.journal_dir, time.perf_counter() - t0,
+                 self.engine.state_hash())
+
+    def _snapshot_tick(self) -> None:
+        """Start a snapshot when one is due: snapshot_every_commands commands or snapshot_every_s
+        seconds since the last (and anything new at all)."""
+        if self._stopped.is_set():
+            return
+        self.loop.call_later(SNAPSHOT_POLL_S, self._snapshot_tick)
+        if self._snapshot_task is not None or not self.accepting:
+            return
+        cfg = self.config
+        new = self.sequencer.next_seq - 1 - self._snapshot_seq
+        if new > 0 and ((cfg.snapshot_every_commands and new >= cfg.snapshot_every_commands) or
+                        (cfg.snapshot_every_s
+                         and time.monotonic() - self._snapshot_time >= cfg.snapshot_every_s)):
+            self._snapshot_task = self.loop.create_task(self.take_snapshot())
+
+    async def take_snapshot(self) -> Path | None:
+        """Snapshot the engine as it is now, covering every command applied so far; write it
+        once all of them are durable (a snapshot never covers what the journal could still lose),
+        then keep two snapshots and prune the journal segments they cover.  The state is copied
+        on the loop thread between commands (about 0.25 s per million orders); waiting, writing
+        and pruning happen on an executor thread.  Returns the file, or None (logged) when the
+        journal failed first or the write failed."""
+        seq = self.sequencer.next_seq - 1
+        t0 = time.perf_counter()
+        try:
+            data = self.engine.snapshot(seq)
+            took = time.perf_counter() - t0
+            if not await self.loop.run_in_executor(None, self.journal.wait_durable, seq, 60.0):
+                log.error("snapshot of sequence %d dropped: not durable (%s)", seq,
+                          self.journal.failure or "timed out")
+                return None
+            path, pruned = await self.loop.run_in_executor(None, self._write_snapshot, seq, data)
+        except OSError as e:
+            log.error("snapshot of sequence %d not written: %s", seq, e)
+            return None
+        finally:
+            self._snapshot_task = None
+        self._snapshot_seq = seq
+        self._snapshot_time = time.monotonic()
+        log.info("snapshot %s: %d orders, %.1f MB, state copied in %.3f s; pruned %d snapshots, "
+                 "%d journal segments", path, self.engine.order_count, len(data) / 1e6, took,
+                 len(pruned[0]), len(pruned[1]))
+        return path
+
+    def _write_snapshot(self, seq: int, data: bytes):
+        path = snapshot.write_snapshot(self.snapshot_dir, seq, data)
+        return path, snapshot.prune(self.snapshot_dir, self.journal)
 
     async def start(self) -> None:
         self.recover()
