@@ -18,10 +18,10 @@ class CommandKind(IntEnum):
                         # qty, display, expire_ts_ns, flags, stp, link (OCO/OTO: linked order id)
     CANCEL = 2          # session, clordid, orig_clordid or order_id
     REPLACE = 3         # session, clordid, orig_clordid or order_id, price, stop_price, qty
-    MASS_CANCEL = 4     # session, scope, account / instrument (-1 = any)
+    MASS_CANCEL = 4     # session, scope, account (ACCOUNT scope), instrument (-1 = any)
     SET_STATUS = 5      # instrument, status (0 open, 1 halted, 2 closed: DAY orders expire)
     REFERENCE_PRICE = 6  # instrument, price (external reference, e.g. from feeds/), ts_ns
-    KILL_SWITCH = 7     # scope (ACCOUNT or SESSION), account / session, flags bit 0: on(1)/off(0)
+    KILL_SWITCH = 7     # scope (ACCOUNT or SESSION), account / session, flags & Flag.ON: on, else off
     TIMER = 8           # ts_ns: GTD orders with expire_ts_ns <= ts_ns expire
     STATUS_REQUEST = 9  # session, orig_clordid or order_id: an ORDER_STATUS event, nothing changes
 

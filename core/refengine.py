@@ -442,19 +442,21 @@ class ReferenceEngine:
         self._next_exec_id += 1
 
     def _order_event(self, kind: int, o: _Order, reason: int = 0, **extra: Any) -> None:
-        extra.setdefault("clordid", o.clordid)
-        self._event(kind, order_id=o.id, price=o.price, stop_price=o.stop_price, qty=o.qty,
-                    leaves=o.leaves, cum_qty=o.cum_qty, avg_px=o.avg_px, session=o.session,
-                    account=o.account, instrument=o.instrument, reason=reason, state=o.state,
-                    side=o.side, ord_type=o.ord_type, tif=o.tif, **extra)
+        fields = dict(order_id=o.id, price=o.price, stop_price=o.stop_price, qty=o.qty,
+                      leaves=o.leaves, cum_qty=o.cum_qty, avg_px=o.avg_px, session=o.session,
+                      account=o.account, instrument=o.instrument, reason=reason, state=o.state,
+                      side=o.side, ord_type=o.ord_type, tif=o.tif, clordid=o.clordid)
+        fields.update(extra)
+        self._event(kind, **fields)
 
     def _cancel_reject(self, c: SimpleNamespace, reason: int, target_id: int = 0) -> None:
         """CANCEL_REJECTED: a live target's fields and state, else the command's (state REJECTED);
         clordid and orig_clordid always from the command."""
         o = self._orders.get(target_id)
         if o is not None:
+            # the answer goes to whoever asked: the requester's session, not the order's
             self._order_event(EventKind.CANCEL_REJECTED, o, reason, clordid=c.clordid,
-                              orig_clordid=c.orig_clordid)
+                              orig_clordid=c.orig_clordid, session=c.session)
             return
         self._event(EventKind.CANCEL_REJECTED, order_id=target_id, price=c.price,
                     stop_price=c.stop_price, qty=c.qty, session=c.session, account=c.account,

@@ -93,7 +93,7 @@ Accounts (per fill of q at price p, notional n = notional(p, q)):
     (account, instrument): cost basis is the signed cost of the open position; a fill that reduces
     the position by r takes cost basis * r // |position| out of the basis (floor toward zero) and
     realizes (for a long reduced by a sale) n_r - removed, (for a short reduced by a buy)
-    removed - n_r, where n_r = notional(p, r); the rest of the fill opens at notional(p, rest).
+    (-removed) - n_r (removed is negative for a short), where n_r = notional(p, r); the rest of the fill opens at notional(p, rest).
     Any order that ends (filled, cancelled, expired, rejected after a hold) releases what it still
     holds.
 
@@ -150,8 +150,9 @@ Edge decisions (settled while building; both implementations follow them):
   * A successful CANCEL makes the cancel's clordid the order's current clordid, like REPLACE; the
     CANCELLED / REPLACED event then has clordid = new, orig_clordid = the previous one.  All other
     events have orig_clordid empty, except CANCEL_REJECTED (the command's).
-  * CANCEL_REJECTED: if the target is live, order fields and state are the order's; otherwise
-    they come from the command and state is REJECTED.  ORDER_STATUS: the order's fields.
+  * CANCEL_REJECTED: if the target is live, order fields and state are the order's (session:
+    the requester's, so the answer reaches whoever asked); otherwise they come from the command
+    and state is REJECTED.  ORDER_STATUS: the order's fields.
   * REJECTED (NEW_ORDER): fields from the command (order_id as assigned, 0 for duplicates), leaves
     0, cum_qty 0, avg_px 0.  A book reject after the hold: same fields, from the order.
   * MASS_CANCEL / KILL_SWITCH / SET_STATUS / REFERENCE_PRICE naming an account, session or

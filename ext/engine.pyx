@@ -109,10 +109,6 @@ def _check_mirrors():
 _check_mirrors()
 
 
-class IllegalTransition(RuntimeError):
-    """The lifecycle table has no edge for this (state, event): a bug in the engine."""
-
-
 cdef extern from *:
     """
     #define ordex_prefetch(p) __builtin_prefetch(p)
@@ -435,6 +431,7 @@ cdef class Engine:
         cdef EEvent* e
         if slot != NONE:
             e = self.emit_order(EV_CANCEL_REJECTED, &self.orders[slot], reason)
+            e.session = c.session      # the answer goes to whoever asked, not the order's session
         else:
             e = self.emit_command(EV_CANCEL_REJECTED, c, order_id, reason)
         memcpy(e.clordid, c.clordid, CLORDID_LEN)
@@ -444,9 +441,8 @@ cdef class Engine:
     cdef int transition(self, EOrder* o, int lc_event) except -1:
         cdef int nxt = self.lifecycle[o.state][lc_event]
         if nxt < 0:
-            raise IllegalTransition(
-                f"order {o.id}: {_lifecycle.OrderState(o.state).name} "
-                f"-({_lifecycle.LifecycleEvent(lc_event).name})-> ?")
+            raise _lifecycle.IllegalTransition(_lifecycle.OrderState(o.state),
+                                               _lifecycle.LifecycleEvent(lc_event))
         o.state = nxt
         return 0
 
@@ -1444,6 +1440,8 @@ cdef class Engine:
                 open_b[kq] = open_b.get(kq, 0) + o.leaves
             else:
                 open_s[kq] = open_s.get(kq, 0) + o.leaves
+            if o.hold_cash < 0 or o.hold_qty < 0:
+                problems.append(f"order {o.id}: negative hold {o.hold_cash} / {o.hold_qty}")
             if o.leaves <= 0 or o.cum_qty + o.leaves > o.qty:
                 problems.append(f"order {o.id}: qty {o.qty} cum {o.cum_qty} leaves {o.leaves}")
         for a in range(self.n_acct):

@@ -570,3 +570,12 @@ def test_stp_decrement_restates(eng):
                               ("RESTATED", 3, NEW, 3, 0, 0, R.SELF_TRADE)]
     assert (events[2].qty, events[2].last_qty) == (3, 2)
     assert usd(eng, ALICE) == (100000 - 300, 300)                               # hold for 3 left
+
+
+def test_cancel_reject_answers_the_requesting_session(eng):
+    """S1 may trade bob, so it may try to change bob's order that S0 entered; the reject must go
+    back to S1 (who asked), not to S0 (whose order it is)."""
+    oid = accepted(eng.sell(5, 110, account=BOB))                               # entered by S0
+    (ev,) = eng.replace(oid, qty=5, price=110, session=S1, stop_price=7)         # bad stop price
+    assert (ev.kind, ev.session, ev.order_id, ev.reason) == (
+        K.CANCEL_REJECTED, S1, oid, R.INVALID_STOP_PRICE)
