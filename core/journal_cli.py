@@ -117,19 +117,24 @@ class _Selection:
             if not sep or not key:
                 raise ValueError(f"--where needs FIELD=VALUE, got {item!r}")
             self.fields[key] = value
-        if self.fields and not decoders.has_decoders():
-            print("ordex journal: no payload decoders are registered, so field filters match "
-                  "nothing (see --decoder)", file=sys.stderr)
-
     def __iter__(self) -> Iterator[tuple[tuple[int, int, int, bytes], dict | None]]:
+        undecodable: set[int] = set()
         for rec in read_journal(self.dir, self.from_seq, self.to_seq):
             if self.types is not None and rec[1] not in self.types:
                 continue
             fields = decoders.decode(rec[1], rec[3])
             if self.fields:
-                if fields is None or any(str(fields.get(k)) != v for k, v in self.fields.items()):
+                if fields is None:
+                    undecodable.add(rec[1])
+                    continue
+                if any(str(fields.get(k)) != v for k, v in self.fields.items()):
                     continue
             yield rec, fields
+        if undecodable:
+            # said after the records, so that it is not lost in a long listing
+            print(f"ordex journal: no payload decoders for record type(s) "
+                  f"{', '.join(map(str, sorted(undecodable)))}: field filters cannot match them "
+                  "(see --decoder)", file=sys.stderr)
 
 
 def _inspect(args: argparse.Namespace, selection: _Selection) -> int:

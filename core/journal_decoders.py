@@ -15,8 +15,8 @@ import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# Modules that register record types on import; the engine adds its command module here.
-PROVIDER_MODULES: tuple[str, ...] = ()
+# Modules that register record types on import.
+PROVIDER_MODULES: tuple[str, ...] = ("ordex.core.sequencer",)
 
 Decoder = Callable[[bytes], dict]
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ordex.core.commands import COMMAND_DTYPE
+from ordex.core import journal_decoders
+from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Scope, Side, Tif
 
 RECORD_COMMAND = 1          # journal record type of an engine command
 
@@ -109,3 +110,36 @@ def _apply(engine, buf: bytearray, on_events) -> int:
         on_events(engine.events_array())
     engine.clear_events()
     return len(rows)
+
+
+_ENUMS = {"kind": CommandKind, "side": Side, "ord_type": OrdType, "tif": Tif, "scope": Scope}
+
+
+def decode_command(payload: bytes) -> dict:
+    """A journaled command as a flat dict for `ordex journal inspect/export`: enum fields by name,
+    ClOrdIDs as text, zero fields left out.  "order_id" is present only for commands that name an
+    order by id (a NEW_ORDER's id is assigned by the engine: `ordex audit` replays to find it)."""
+    if len(payload) != COMMAND_DTYPE.itemsize:
+        raise ValueError(f"{len(payload)} bytes, an engine command has {COMMAND_DTYPE.itemsize}")
+    row = np.frombuffer(payload, dtype=COMMAND_DTYPE)[0]
+    # who and what a command is about stays even when 0 (account 0 is an account)
+    identity = {"kind", "session"} | ({"account", "instrument", "side", "ord_type", "tif"}
+                                      if row["kind"] == CommandKind.NEW_ORDER else set())
+    out = {}
+    for name in COMMAND_DTYPE.names:
+        value = row[name].item()
+        if isinstance(value, bytes):
+            value = value.rstrip(b"\0").decode("latin-1")
+        if not value and name not in identity:
+            continue
+        enum = _ENUMS.get(name)
+        if enum is not None:
+            try:
+                value = enum(value).name
+            except ValueError:
+                pass
+        out[name] = value
+    return out
+
+
+journal_decoders.register(RECORD_COMMAND, "command", decode_command)

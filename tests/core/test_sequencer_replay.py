@@ -70,3 +70,18 @@ def test_replay_refuses_records_that_are_not_commands():
     with pytest.raises(ReplayError, match="expected sequence 2"):
         row = np.zeros(1, dtype=unsequenced_commands(10).dtype)
         replay(eng, [(1, RECORD_COMMAND, 0, row.tobytes()), (3, RECORD_COMMAND, 0, row.tobytes())])
+
+
+def test_journaled_commands_are_readable_and_filterable_by_account(tmp_path, capsys):
+    from ordex.gateway.cli import main
+    rows = unsequenced_commands(200)
+    with Journal.open(tmp_path / "j", JournalConfig(durability="none")) as journal:
+        Sequencer(Engine(reference_data(), max_orders=4096), journal, clock_ns=FakeClock()).submit(rows)
+        journal.flush()
+        assert journal.wait_durable(len(rows), timeout=10)
+    account = int(rows["account"][rows["kind"] == 1][0])
+    expected = int(((rows["kind"] == 1) & (rows["account"] == account)).sum())
+    assert main(["journal", "inspect", str(tmp_path / "j"), "--account", str(account)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == expected
+    assert all("kind=NEW_ORDER" in line and f"account={account} " in line for line in lines)
