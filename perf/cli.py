@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
     "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
     "feeds": ("ordex.perf.feeds", "market data: ITCH parse and book build vs itchfeed/meatpy, JSON L2 normalisation"),
+    "all": ("ordex.perf.all", "every benchmark above, short settings: one Markdown report with plots (--out DIR)"),
 }
 
 
