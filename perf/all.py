@@ -214,13 +214,15 @@ def plot_latency(path: Path, title: str, sets: list) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ticks = np.array([0.0, 0.5, 0.9, 0.99, 0.999, 0.9999])
     top = 0.9999
-    for prefix, unit, s in sets:
+    colours = plt.cm.tab20(np.linspace(0, 1, 20))     # more series than the default 10 colours
+    for n, (prefix, unit, s) in enumerate(sets):
         if not len(s):
             continue
         s = np.sort(s)
         q = (np.arange(1, len(s) + 1) - 0.5) / len(s)
         keep = q <= top
-        ax.plot(1 / (1 - q[keep]), s[keep], label=f"{prefix} ({unit})")
+        ax.plot(1 / (1 - q[keep]), s[keep], label=f"{prefix} ({unit})", color=colours[n % 20],
+                linestyle=("-", "--", ":")[n // 20 % 3])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(1 / (1 - ticks))
