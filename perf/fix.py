@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -71,7 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=0.0,
                         help="open-loop orders/s (default: --rate-fraction of the pipelined "
                              "throughput of the same server)")
-    parser.add_argument("--rate-fraction", type=float, default=0.5)
+    parser.add_argument("--rate-fraction", type=float, default=0.25,
+                        help="open-loop rate as a fraction of the pipelined throughput (default "
+                             "0.25: one order per loop iteration costs ordex about twice what a "
+                             "pipelined one does, so 0.5 already saturates it)")
     parser.add_argument("--modes", default="fsync,batch,none",
                         help="ordex durability modes to run (default fsync,batch,none)")
     parser.add_argument("--batch-interval-ms", type=int, default=2,
@@ -79,11 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip", default="",
                         help="comma list of parts to skip: quickfix, ceiling, closed_loop, "
                              "pipelined, open_loop, pipelined_multi")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run everything N times and report the median of each result "
+                             "(default 1)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="work directory, kept afterwards (default: a temporary one, removed)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="sample each ordex server with py-spy during its pipelined run; "
-                             "writes DIR/ordex-MODE-pipelined.txt (collapsed stacks)")
+                             "writes the flame graph DIR/ordex-MODE-pipelined.svg")
 
 
 class FixReport(Report):
@@ -148,7 +155,7 @@ class _Profiler:
         out.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-             "--rate", "500", "--nonblocking", "--format", "raw", "-o", str(out)],
+             "--rate", "500", "--nonblocking", "-o", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def finish(self) -> str | None:
@@ -161,11 +168,12 @@ class _Profiler:
 
 
 class _Bench:
-    def __init__(self, args: argparse.Namespace, work: Path, report: FixReport):
-        self.args, self.work, self.report = args, work, report
+    def __init__(self, args: argparse.Namespace, work: Path, report: Report, binary: Path,
+                 problems: list[str]):
+        self.args, self.work, self.report, self.binary = args, work, report, binary
+        work.mkdir(parents=True, exist_ok=True)
         self.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-        self.problems: list[str] = []
-        self.binary = fix_load.compile_loadgen(work)
+        self.problems = problems
         self.spec1 = write_spec(work / "spec-1", fix_ordex.session_specs(1))
         self.specn = write_spec(work / f"spec-{args.sessions}", fix_ordex.session_specs(args.sessions))
 
@@ -227,7 +235,7 @@ class _Bench:
                     self.report.settings[f"{mode}.open_loop.rate"] = round(rate)
                 profiler = None
                 if a.profile and workload == "pipelined":
-                    profiler = _Profiler(server.pid, a.profile / f"ordex-{mode}-pipelined.txt",
+                    profiler = _Profiler(server.pid, a.profile / f"ordex-{mode}-pipelined.svg",
                                          a.seconds)
                 r = self.load(server.port, workload, rate)
                 if profiler is not None:
@@ -264,33 +272,51 @@ def run(args: argparse.Namespace) -> Report:
     if bad:
         raise SystemExit(f"ordex perf fix: --modes: unknown {', '.join(bad)} "
                          f"(use {', '.join(DURABILITY)})")
-    if args.seconds <= 0 or args.warmup < 0 or args.window < 1 or not 1 <= args.sessions <= 256:
+    if (args.seconds <= 0 or args.warmup < 0 or args.window < 1 or args.repeat < 1
+            or not 1 <= args.sessions <= 256):
         raise SystemExit("ordex perf fix: --seconds > 0, --warmup >= 0, --window >= 1, "
-                         "--sessions 1..256")
+                         "--repeat >= 1, --sessions 1..256")
     report = FixReport("fix", settings={
         "generator": "perf/fix_loadgen.c (C, epoll, coalesced writes), compiled at run time",
         "server": "ordex serve --config (generated), its own process, uvloop",
         "orders": "FIX 4.4 NewOrderSingle limit orders, cycle of 8 around a mid, half crossing",
         "seconds": args.seconds, "warmup": args.warmup, "window": args.window,
         "sessions_multi": args.sessions, "batch_interval_ms": args.batch_interval_ms,
-        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+        "repeat": args.repeat, "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
     })
     work = args.dir or Path(tempfile.mkdtemp(prefix="ordex-perf-fix-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    problems: list[str] = []
+    runs: list[Report] = []
     try:
-        bench = _Bench(args, work, report)
-        if "ceiling" not in bench.skip:
-            bench.ceiling()
-        quickfix_tput = bench.quickfix() if "quickfix" not in bench.skip else None
-        for mode in modes:
-            bench.ordex(mode, quickfix_tput)
+        binary = fix_load.compile_loadgen(work)
+        for i in range(args.repeat):
+            one = Report("fix")
+            bench = _Bench(args, work / f"run{i + 1}", one, binary, problems)
+            if "ceiling" not in bench.skip:
+                bench.ceiling()
+            quickfix_tput = bench.quickfix() if "quickfix" not in bench.skip else None
+            for mode in modes:
+                bench.ordex(mode, quickfix_tput)
+            runs.append(one)
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
+    _merge(report, runs)
     report.settings["elapsed_s"] = round(time.monotonic() - t0, 1)
-    if bench.problems:
-        report.settings["problems"] = bench.problems
+    if problems:
+        report.settings["problems"] = sorted(set(problems))
     report.evaluate_targets()
     return report
 
+
+def _merge(report: Report, runs: list[Report]) -> None:
+    """Each result is the median of the runs; a setting that differs between runs (such as a
+    derived open-loop rate) is listed per run."""
+    for r in runs[0].results:
+        values = [x["value"] for run in runs for x in run.results if x["name"] == r["name"]]
+        report.add(r["name"], r["unit"], statistics.median(values))
+    for key in runs[0].settings:
+        values = [run.settings.get(key) for run in runs]
+        report.settings[key] = values[0] if all(v == values[0] for v in values) else values

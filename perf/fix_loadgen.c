@@ -52,6 +52,7 @@
 #define BEGIN "8=FIX.4.4"
 #define MAX_SESSIONS 256
 #define MAX_TAILS 4096
+#define MAX_TAIL 512                 /* bytes of one order's fields: the frame is built in 1 KiB */
 #define RING (1u << 20)              /* outstanding orders per session, at most RING - 1 */
 #define READ_CHUNK (256 * 1024)
 #define MAX_MSG 8192
@@ -266,7 +267,7 @@ enum { MODE_CLOSED, MODE_PIPELINED, MODE_OPEN };
 enum { S_LOGON, S_ACTIVE, S_LOGOUT_SENT, S_DONE };
 
 typedef struct {
-    int fd, state, want_out;
+    int fd, state, want_out, watched;
     char sender[64], target[64];
     span_t *tails;
     int ntails;
@@ -434,6 +435,7 @@ static void load_spec(const char *path) {
             sess_t *s = &sessions[nsessions - 1];
             if (s->ntails == MAX_TAILS) die("%s: more than %d orders in a session's mix", path, MAX_TAILS);
             char *t = line + 2;
+            if (strlen(t) > MAX_TAIL) die("%s: an order longer than %d bytes", path, MAX_TAIL);
             for (char *c = t; *c; c++) if (*c == '|') *c = SOH;
             s->tails[s->ntails++] = (span_t){ t, strlen(t) };
         } else if (line[0]) {
@@ -495,6 +497,7 @@ static int client(int argc, char **argv) {
         send_admin(s, "A", "98=0\x01" "108=30\x01" "141=Y\x01");
         struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
         epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
+        s->watched = 1;
         if (flush_out(s->fd, &s->out) < 0) die("%s: cannot send Logon", s->sender);
     }
 
@@ -601,7 +604,13 @@ static int client(int argc, char **argv) {
         active = 0;
         for (int i = 0; i < nsessions; i++) {
             sess_t *s = &sessions[i];
-            if (s->state == S_DONE) continue;
+            if (s->state == S_DONE) {
+                if (s->watched) {               /* a closed socket would wake us for ever */
+                    epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+                    s->watched = 0;
+                }
+                continue;
+            }
             if (flush_out(s->fd, &s->out) < 0) {
                 errors++;
                 s->state = S_DONE;

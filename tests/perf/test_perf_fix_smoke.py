@@ -65,7 +65,7 @@ def test_report_shape(tmp_path):
     report.write_json(tmp_path / "fix.json")
     doc = json.loads((tmp_path / "fix.json").read_text())
     assert doc["benchmark"] == "fix" and doc["results"] and doc["settings"]["targets"]
-    assert (tmp_path / "work" / "ordex-none" / "ordex.toml").exists()       # --dir is kept
+    assert (tmp_path / "work" / "run1" / "ordex-none" / "ordex.toml").exists()   # --dir is kept
 
 
 @pytest.mark.skipif(not QUICKFIX_HEADERS.exists(), reason="libquickfix-dev is not installed")
