@@ -25,17 +25,21 @@ Read at scrape time:
 
 The server offers no observation hooks, so `attach()` wraps the server's `submit` and the
 journal's `append_many` on those instances (one perf_counter_ns pair per call) and reads a few
-internals (`_held`, FIX sessions' buffers) at scrape time; see the comments there.
+internals (`_held`, FIX sessions' buffers) at scrape time; see the comments there.  Counting on
+the hot path is plain dict and list arithmetic on the loop thread; names, labels and the
+Prometheus objects are made only when scraped.
 """
 from __future__ import annotations
 
 import collections
 import logging
 import time
+from bisect import bisect_left
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 from ordex.core.commands import ADMIN_SESSION, CommandKind
 from ordex.core.events import EventKind, Liquidity
@@ -49,9 +53,11 @@ LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1
 APPEND_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2)
 LAG_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0)
 
-_ORDER_ACCEPTED = (EventKind.NEW, EventKind.PENDING_TRIGGER)
-_ENDS = (EventKind.CANCELLED, EventKind.EXPIRED, EventKind.RESTATED)
-_REJECTS = {EventKind.REJECTED: "order", EventKind.CANCEL_REJECTED: "cancel"}
+# plain ints: the sink compares them per event
+_ORDER_ACCEPTED = frozenset((int(EventKind.NEW), int(EventKind.PENDING_TRIGGER)))
+_ENDS = frozenset((int(EventKind.CANCELLED), int(EventKind.EXPIRED), int(EventKind.RESTATED)))
+_REJECTS = {int(EventKind.REJECTED): "order", int(EventKind.CANCEL_REJECTED): "cancel"}
+_TRADE, _TAKER = int(EventKind.TRADE), int(Liquidity.TAKER)
 
 
 def _reason_name(code: int) -> str:
@@ -62,6 +68,46 @@ def _kind_name(enum, code: int) -> str:
     return enum(code).name if code in enum._value2member_map_ else str(code)
 
 
+class Hist:
+    """A histogram cheap enough for the hot path (one bisect, two adds, no lock: only the loop
+    thread observes); exported as a Prometheus histogram at scrape time."""
+
+    __slots__ = ("name", "help", "buckets", "counts", "sum")
+
+    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...]):
+        self.name, self.help, self.buckets = name, help_text, buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, v: float) -> None:
+        self.counts[bisect_left(self.buckets, v)] += 1
+        self.sum += v
+
+    def family(self) -> HistogramMetricFamily:
+        cumulative, total = [], 0
+        for le, n in zip(self.buckets + (float("inf"),), self.counts):
+            total += n
+            cumulative.append((floatToGoString(le), total))
+        return HistogramMetricFamily(self.name, self.help, buckets=cumulative, sum_value=self.sum)
+
+
+# (name, help, label names) of the counters; values live in plain dicts keyed by label tuple
+COUNTERS = {
+    "commands": ("ordex_commands", "Commands sequenced, by kind", ("kind",)),
+    "session_commands": ("ordex_session_commands", "Commands sequenced, by the session that "
+                         "sent them", ("session",)),
+    "events": ("ordex_events", "Durable engine events, by kind", ("kind",)),
+    "session_events": ("ordex_session_events", "Durable engine events, by the order's session",
+                       ("session",)),
+    "orders": ("ordex_orders", "Orders accepted (NEW or PENDING_TRIGGER)", ("instrument",)),
+    "fills": ("ordex_fills", "Fills (matches), counted once per match", ("instrument",)),
+    "rejects": ("ordex_rejects", "Rejected orders and cancel/replace requests",
+                ("type", "reason")),
+    "ends": ("ordex_order_ends", "Orders cancelled, expired or restated, by reason",
+             ("kind", "reason")),
+}
+
+
 class Metrics:
     def __init__(self, reference, registry: CollectorRegistry | None = None,
                  lag_interval_s: float = 0.1):
@@ -70,45 +116,26 @@ class Metrics:
         self.session_names = {s.id: s.name for s in reference.sessions}
         self.session_names[ADMIN_SESSION] = "admin"
         self.symbols = {i.id: i.symbol for i in reference.instruments}
-        r = self.registry
-        self.commands = Counter("ordex_commands", "Commands sequenced, by kind", ["kind"], registry=r)
-        self.session_commands = Counter("ordex_session_commands",
-                                        "Commands sequenced, by the session that sent them",
-                                        ["session"], registry=r)
-        self.events = Counter("ordex_events", "Durable engine events, by kind", ["kind"], registry=r)
-        self.session_events = Counter("ordex_session_events",
-                                      "Durable engine events, by the order's session", ["session"],
-                                      registry=r)
-        self.orders = Counter("ordex_orders", "Orders accepted (NEW or PENDING_TRIGGER)",
-                              ["instrument"], registry=r)
-        self.fills = Counter("ordex_fills", "Fills (matches), counted once per match",
-                             ["instrument"], registry=r)
-        self.rejects = Counter("ordex_rejects", "Rejected orders and cancel/replace requests",
-                               ["type", "reason"], registry=r)
-        self.ends = Counter("ordex_order_ends", "Orders cancelled, expired or restated, by reason",
-                            ["kind", "reason"], registry=r)
-        self.ack_latency = Histogram("ordex_ack_latency_seconds",
-                                     "Server.submit() to the release of its events (durable)",
-                                     buckets=LATENCY_BUCKETS, registry=r)
-        self.append_latency = Histogram("ordex_journal_append_seconds",
-                                        "One journal append_many call", buckets=APPEND_BUCKETS,
-                                        registry=r)
-        self.sync_latency = Histogram("ordex_journal_sync_seconds", "One journal fdatasync",
-                                      buckets=LATENCY_BUCKETS, registry=r)
-        self.loop_lag = Histogram("ordex_event_loop_lag_seconds",
-                                  "Delay of a periodic event-loop timer past its due time",
-                                  buckets=LAG_BUCKETS, registry=r)
-        self.loop_lag_last = Gauge("ordex_event_loop_lag_last_seconds",
-                                   "The latest event-loop lag measurement", registry=r)
-        self._kind_children = {}
-        self._session_cmd_children = {}
+        # raw keys (ints) while counting; names are given at scrape time
+        self.counts: dict[str, collections.Counter] = {k: collections.Counter() for k in COUNTERS}
+        self.ack_latency = Hist("ordex_ack_latency_seconds",
+                                "Server.submit() to the release of its events (durable)",
+                                LATENCY_BUCKETS)
+        self.append_latency = Hist("ordex_journal_append_seconds", "One journal append_many call",
+                                   APPEND_BUCKETS)
+        self.sync_latency = Hist("ordex_journal_sync_seconds", "One journal fdatasync",
+                                 LATENCY_BUCKETS)
+        self.loop_lag = Hist("ordex_event_loop_lag_seconds",
+                             "Delay of a periodic event-loop timer past its due time", LAG_BUCKETS)
+        self.loop_lag_last = 0.0
         self._pending_acks: collections.deque[tuple[int, int]] = collections.deque()
         self._sync_samples: list[int] | None = None
         self._lag_handle = None
         self._lag_due = 0.0
         self.server = None
         self.fix_sessions = lambda: ()
-        r.register(_ScrapeCollector(self))
+        self.registry.register(_CountCollector(self))
+        self.registry.register(_ScrapeCollector(self))
 
     # -- wiring -------------------------------------------------------------------------------
     def attach(self, server) -> None:
@@ -119,7 +146,7 @@ class Metrics:
         held = server._held       # the server's queue of event batches waiting for durability
         pending = self._pending_acks
         clock = time.perf_counter_ns
-        count = self._count_commands
+        commands, session_commands = self.counts["commands"], self.counts["session_commands"]
 
         def submit(rows: np.ndarray) -> int:
             t0 = clock()
@@ -127,19 +154,24 @@ class Metrics:
             # Only a submit whose events are held will be acknowledged; the sink pops it.
             if held and held[-1][0] == last:
                 pending.append((last, t0))
-            count(rows)
+            if len(rows) == 1:
+                commands[int(rows["kind"][0])] += 1
+                session_commands[int(rows["session"][0])] += 1
+            else:
+                commands.update(rows["kind"].tolist())
+                session_commands.update(rows["session"].tolist())
             return last
 
         server.submit = submit
         orig_append_many = journal.append_many
-        append_hist = self.append_latency
+        append_observe = self.append_latency.observe
 
         def append_many(*args):
             t0 = clock()
             try:
                 return orig_append_many(*args)
             finally:
-                append_hist.observe((clock() - t0) / 1e9)
+                append_observe((clock() - t0) / 1e9)
 
         journal.append_many = append_many
         self._sync_samples = journal.sample_sync_latencies()
@@ -158,7 +190,7 @@ class Metrics:
         now = loop.time()
         lag = max(0.0, now - self._lag_due)
         self.loop_lag.observe(lag)
-        self.loop_lag_last.set(lag)
+        self.loop_lag_last = lag
         self.drain_sync_samples()
         self._lag_due = now + self.lag_interval_s
         self._lag_handle = loop.call_at(self._lag_due, self._tick)
@@ -175,64 +207,72 @@ class Metrics:
             self.sync_latency.observe(ns / 1e9)
 
     # -- counting -----------------------------------------------------------------------------
-    def _count_commands(self, rows: np.ndarray) -> None:
-        if len(rows) == 1:
-            self._command_child(int(rows["kind"][0])).inc()
-            self._session_child(int(rows["session"][0])).inc()
-            return
-        for k, n in zip(*np.unique(rows["kind"], return_counts=True)):
-            self._command_child(int(k)).inc(int(n))
-        for s, n in zip(*np.unique(rows["session"], return_counts=True)):
-            self._session_child(int(s)).inc(int(n))
-
-    def _command_child(self, kind: int):
-        child = self._kind_children.get(kind)
-        if child is None:
-            child = self._kind_children[kind] = self.commands.labels(_kind_name(CommandKind, kind))
-        return child
-
-    def _session_child(self, sid: int):
-        child = self._session_cmd_children.get(sid)
-        if child is None:
-            child = self._session_cmd_children[sid] = self.session_commands.labels(
-                self.session_names.get(sid, str(sid)))
-        return child
-
     def on_events(self, events: np.ndarray) -> None:
-        """Server sink: one durable batch (the events of one submit)."""
+        """Server sink: one durable batch (the events of one submit, usually a handful)."""
         now = time.perf_counter_ns()
         pending = self._pending_acks
-        last = int(events["seq"][-1])
+        seqs = events["seq"]
+        last = int(seqs[-1])
         while pending and pending[0][0] <= last:
             self.ack_latency.observe((now - pending.popleft()[1]) / 1e9)
-        kinds = events["kind"]
-        for k, n in zip(*np.unique(kinds, return_counts=True)):
-            self.events.labels(_kind_name(EventKind, int(k))).inc(int(n))
-        for s, n in zip(*np.unique(events["session"], return_counts=True)):
-            self.session_events.labels(self.session_names.get(int(s), str(s))).inc(int(n))
-        accepted = np.isin(kinds, _ORDER_ACCEPTED)
-        if accepted.any():
-            for i, n in zip(*np.unique(events["instrument"][accepted], return_counts=True)):
-                self.orders.labels(self.symbols.get(int(i), str(i))).inc(int(n))
-        fills = (kinds == EventKind.TRADE) & (events["liquidity"] == Liquidity.TAKER)
-        if fills.any():
-            for i, n in zip(*np.unique(events["instrument"][fills], return_counts=True)):
-                self.fills.labels(self.symbols.get(int(i), str(i))).inc(int(n))
-        for kind, label in _REJECTS.items():
-            sel = kinds == kind
-            if sel.any():
-                for reason, n in zip(*np.unique(events["reason"][sel], return_counts=True)):
-                    self.rejects.labels(label, _reason_name(int(reason))).inc(int(n))
-        ends = np.isin(kinds, _ENDS)
-        if ends.any():
-            pairs = np.stack([kinds[ends].astype(np.int64), events["reason"][ends].astype(np.int64)])
-            uniq, counts = np.unique(pairs, axis=1, return_counts=True)
-            for (k, reason), n in zip(uniq.T, counts):
-                self.ends.labels(EventKind(int(k)).name, _reason_name(int(reason))).inc(int(n))
+        c = self.counts
+        ev_counts, sess, orders, fills = c["events"], c["session_events"], c["orders"], c["fills"]
+        rejects, ends = c["rejects"], c["ends"]
+        for kind, session, inst, reason, liq in zip(
+                events["kind"].tolist(), events["session"].tolist(),
+                events["instrument"].tolist(), events["reason"].tolist(),
+                events["liquidity"].tolist()):
+            ev_counts[kind] += 1
+            sess[session] += 1
+            if kind in _ORDER_ACCEPTED:
+                orders[inst] += 1
+            elif kind == _TRADE:
+                if liq == _TAKER:
+                    fills[inst] += 1
+            elif kind in _REJECTS:
+                rejects[(kind, reason)] += 1
+            elif kind in _ENDS:
+                ends[(kind, reason)] += 1
+
+    def labels(self, counter: str, key) -> tuple[str, ...]:
+        """Label values for a raw counting key."""
+        if counter in ("commands",):
+            return (_kind_name(CommandKind, key),)
+        if counter == "events":
+            return (_kind_name(EventKind, key),)
+        if counter in ("session_commands", "session_events"):
+            return (self.session_names.get(key, str(key)),)
+        if counter in ("orders", "fills"):
+            return (self.symbols.get(key, str(key)),)
+        if counter == "rejects":
+            return (_REJECTS[key[0]], _reason_name(key[1]))
+        return (_kind_name(EventKind, key[0]), _reason_name(key[1]))
 
     def render(self) -> bytes:
         self.drain_sync_samples()
         return generate_latest(self.registry)
+
+
+class _CountCollector:
+    """The hot-path counters and histograms, named at scrape time."""
+
+    def __init__(self, metrics: Metrics):
+        self.m = metrics
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        m = self.m
+        for key, (name, help_text, label_names) in COUNTERS.items():
+            fam = CounterMetricFamily(name, help_text, labels=label_names)
+            for raw, n in sorted(m.counts[key].items(), key=lambda kv: str(kv[0])):
+                fam.add_metric(m.labels(key, raw), n)
+            yield fam
+        for hist in (m.ack_latency, m.append_latency, m.sync_latency, m.loop_lag):
+            yield hist.family()
+        yield GaugeMetricFamily("ordex_event_loop_lag_last_seconds",
+                                "The latest event-loop lag measurement", value=m.loop_lag_last)
 
 
 class _ScrapeCollector:

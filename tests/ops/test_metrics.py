@@ -118,3 +118,14 @@ def test_journal_failure_shows_as_not_accepting_and_not_ready(tmp_path):
         await h.stop()
 
     run_on("asyncio", scenario)
+
+
+def test_histogram_buckets_are_cumulative_and_inclusive():
+    from ordex.gateway.metrics import Hist
+    h = Hist("x_seconds", "test", (0.001, 0.01))
+    for v in (0.0005, 0.001, 0.002, 0.5):
+        h.observe(v)
+    fam = h.family()
+    got = {s.labels.get("le"): s.value for s in fam.samples if s.name == "x_seconds_bucket"}
+    assert got == {"0.001": 2, "0.01": 3, "+Inf": 4}
+    assert [s.value for s in fam.samples if s.name == "x_seconds_count"] == [4]
