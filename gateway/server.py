@@ -251,6 +251,9 @@ def run(config: Config) -> int:
         server.gateways.append(Scheduler(server, config.timer_interval_ms))
         if config.fix_listen and config.fix_sessions:
             server.gateways.append(FixGateway(config))
+        if config.binary.users and (config.binary.listen or config.binary.feed_listen):
+            from ordex.gateway.binary.gateway import BinaryGateway
+            server.gateways.append(BinaryGateway(config))
         await server.serve_forever()
 
     try:

@@ -1,0 +1,977 @@
+"""OUCH 5.0 order entry over SoupBinTCP: client messages -> engine commands, engine events ->
+sequenced OUCH messages, per user; plus the market-maker extensions (mass quote, mass cancel,
+protection) and cancel on disconnect.
+
+Identity.  A user's UserRefNums are strictly increasing (OUCH 5.0); each order's engine ClOrdID is
+its UserRefNum as 10 digits, followed by "Q" for a quote side.  Cancels and reductions the gateway
+makes up carry the order's 11-character prefix followed by the command's sequence number, unique
+forever, so the UserRefNum of any event is its ClOrdID's first 10 digits -- after a restart too.
+
+Batches.  Everything one read from a connection yields becomes one submit(): the sequencer stamps
+and journals the rows and the engine applies them back to back on the loop thread, so nothing
+interleaves with a mass quote's rows (the cancels of the previous quote sides and the new sides):
+a mass quote is atomic.  Runs of Enter Orders are decoded and translated with numpy, not message
+by message.  Replies the engine produces come back through the server's durable-event channel and
+are encoded per batch, again with numpy; a reply the gateway gives itself (a field it cannot map,
+a UserRefNum out of order) is not journaled and goes out at once.
+
+Every sequenced message is appended to the user's store (replay after reconnect or restart) before
+it is written to the socket; while a user is disconnected, messages are only stored.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import struct
+
+import numpy as np
+
+from ordex.core.commands import COMMAND_DTYPE, CommandKind, Flag, OrdType, Scope, Tif
+from ordex.core.events import EventKind, Liquidity
+from ordex.core.lifecycle import OrderState
+from ordex.core.reasons import Reason
+from ordex.gateway.binary import schema, soup
+from ordex.gateway.binary.store import SequencedStore
+from ordex.gateway.binary.wire import MAX_U32, FeedClock, WireInstruments
+from ordex.gateway.fix.session_settings import DUMMY_HASH, verify_password
+
+log = logging.getLogger("ordex.binary.ouch")
+
+_P10 = (10 ** np.arange(9, -1, -1)).astype(np.int64)
+_REJ = {c.name: c.value for c in schema.CODES["RejectReason"].codes}
+_CXL = {c.name: c.value for c in schema.CODES["CancelReason"].codes}
+
+# engine Reason -> OUCH Order Rejected reason
+_REASON_REJECT = {
+    Reason.UNKNOWN_INSTRUMENT: "INVALID_SYMBOL", Reason.INVALID_SIDE: "INVALID_SIDE",
+    Reason.INVALID_ORDER_TYPE: "PROCESSING_ERROR", Reason.INVALID_TIF: "PROCESSING_ERROR",
+    Reason.INVALID_PRICE: "INVALID_PRICE", Reason.PRICE_OFF_TICK: "INVALID_PRICE",
+    Reason.INVALID_QTY: "INVALID_QUANTITY", Reason.QTY_OFF_LOT: "INVALID_QUANTITY",
+    Reason.QTY_BELOW_MIN: "INVALID_QUANTITY", Reason.QTY_ABOVE_MAX: "INVALID_QUANTITY",
+    Reason.INVALID_DISPLAY: "PROCESSING_ERROR", Reason.DUPLICATE_CLORDID: "DUPLICATE_USERREFNUM",
+    Reason.UNKNOWN_ACCOUNT: "FIRM_NOT_AUTHORIZED", Reason.ACCOUNT_NOT_PERMITTED: "FIRM_NOT_AUTHORIZED",
+    Reason.INSTRUMENT_HALTED: "HALTED", Reason.INSTRUMENT_CLOSED: "HALTED",
+    Reason.INSUFFICIENT_BUYING_POWER: "RISK_AGGREGATE_EXPOSURE",
+    Reason.INSUFFICIENT_POSITION: "RISK_AGGREGATE_EXPOSURE",
+    Reason.POSITION_LIMIT: "RISK_AGGREGATE_EXPOSURE", Reason.NOTIONAL_ABOVE_MAX: "EXCEEDS_MAX_NOTIONAL",
+    Reason.PRICE_OUTSIDE_COLLAR: "INVALID_PRICE", Reason.ACCOUNT_KILL_SWITCH: "KILL_SWITCH",
+    Reason.SESSION_KILL_SWITCH: "KILL_SWITCH", Reason.THROTTLED: "RISK_PORT_RATE",
+    Reason.POST_ONLY_WOULD_TAKE: "POST_ONLY_WOULD_TAKE", Reason.UNKNOWN_ORDER: "ORDER_NOT_LIVE",
+    Reason.ORDER_DONE: "ORDER_NOT_LIVE", Reason.QTY_NOT_ABOVE_FILLED: "INVALID_QUANTITY",
+}
+# engine Reason (why an order ended) -> OUCH Order Canceled reason
+_REASON_CANCEL = {
+    Reason.USER_CANCEL: "USER_REQUESTED", Reason.MASS_CANCEL: "USER_REQUESTED",
+    Reason.KILL_SWITCH_CANCEL: "SUPERVISORY", Reason.IOC_REMAINDER: "IMMEDIATE_OR_CANCEL",
+    Reason.FOK_UNFILLABLE: "IMMEDIATE_OR_CANCEL", Reason.SELF_TRADE: "SELF_MATCH_PREVENTION",
+    Reason.SESSION_CLOSE: "CLOSED", Reason.GTD_EXPIRED: "TIMEOUT",
+}
+REJECT_LUT = np.full(1024, _REJ["OTHER"], dtype=np.uint16)
+for _r, _n in _REASON_REJECT.items():
+    REJECT_LUT[int(_r)] = _REJ[_n]
+CANCEL_LUT = np.full(1024, ord(_CXL["SYSTEM_CANCEL"]), dtype=np.uint8)
+for _r, _n in _REASON_CANCEL.items():
+    CANCEL_LUT[int(_r)] = ord(_CXL[_n])
+
+SIDE_IN = np.zeros(256, dtype=np.uint8)
+SIDE_IN[[ord("B")]] = 1
+SIDE_IN[[ord("S"), ord("T"), ord("E")]] = 2
+TIF_IN = np.full(256, 255, dtype=np.uint8)
+TIF_IN[ord("0")] = Tif.DAY
+TIF_IN[ord("3")] = Tif.IOC
+DISPLAY_OK = np.zeros(256, dtype=bool)
+DISPLAY_OK[[ord("Y"), ord("A")]] = True
+SIDE_OUT = np.array([b" ", b"B", b"S"], dtype="S1")
+TIF_OUT = np.full(8, b"0", dtype="S1")
+TIF_OUT[Tif.IOC] = b"3"
+TERMINAL = np.zeros(16, dtype=bool)
+TERMINAL[[OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED]] = True
+
+# where a command row came from, to word its replies (the "src" of the echo record)
+SRC_ENTER, SRC_REPLACE, SRC_CANCEL, SRC_REDUCE, SRC_QUOTE, SRC_SILENT, SRC_MASS = (
+    bytes([c]) for c in b"OUXxqkc")
+ECHO_DTYPE = np.dtype([("src", "S1"), ("clordid", "S14"), ("capacity", "S1"), ("ise", "S1"),
+                       ("cross", "S1"), ("display", "S1"), ("old_qty", "<i8")])
+COD_CLORDID = b"cancel-on-disconnect"
+PROTECTION_CLORDID = b"mm-protection"
+
+APPENDAGE_FIRM, APPENDAGE_MAX_FLOOR, APPENDAGE_PRICE_TYPE, APPENDAGE_POST_ONLY = 2, 5, 6, 12
+
+
+class Reject(Exception):
+    def __init__(self, reason: str, text: str):
+        super().__init__(text)
+        self.reason = reason
+
+
+def digits10(refs: np.ndarray) -> np.ndarray:
+    """UserRefNums as 10 ASCII digits each (an S10 array)."""
+    d = (np.asarray(refs, dtype=np.int64)[:, None] // _P10) % 10 + 48
+    return d.astype(np.uint8).view("S10").reshape(-1)
+
+
+def userrefs(clordids: np.ndarray) -> np.ndarray:
+    """The UserRefNum in the first 10 bytes of engine ClOrdIDs (-1 where they are not digits)."""
+    raw = np.ascontiguousarray(clordids).view(np.uint8).reshape(len(clordids), -1)[:, :10]
+    d = raw.astype(np.int64) - 48
+    ok = ((d >= 0) & (d <= 9)).all(axis=1)
+    return np.where(ok, d @ _P10, -1)
+
+
+def clordid(ref: int, quote: bool) -> bytes:
+    return b"%010d%s" % (ref, b"Q" if quote else b"")
+
+
+class User:
+    """A configured user: its engine session, store, connection and order-tracking state."""
+
+    def __init__(self, cfg, session_id: int, accounts: list[int], account_names: list[str],
+                 store: SequencedStore):
+        self.cfg = cfg
+        self.name = cfg.name
+        self.sid = session_id
+        self.dialect = cfg.dialect
+        self.accounts = accounts
+        self.firms = {n.encode()[:4].ljust(4): a for n, a in zip(account_names, accounts)}
+        self.store = store
+        self.conn: soup.SoupConnection | None = None
+        self.replaying = False
+        self.max_userref = store.max_userref
+        self.terms: dict[int, tuple[int, int, int]] = {}   # live userref -> (instrument, price, qty)
+        self.quotes: dict[tuple[int, int], int] = {}        # (instrument, side) -> quote userref
+        self.quote_of: dict[int, tuple[int, int]] = {}
+        self.echo: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+        self.mass_cancels: dict[bytes, tuple[int, bytes]] = {}
+        self.quote_acks: collections.deque[tuple[int, int, int]] = collections.deque()
+        self.fills: collections.deque[tuple[int, int]] = collections.deque()
+        self.fill_qty = 0
+        self.tripped = False
+
+    def __repr__(self) -> str:
+        return f"User({self.name})"
+
+
+class _Pending:
+    """Rows collected from one read, submitted as one batch."""
+
+    def __init__(self):
+        self.rows: list[np.ndarray] = []
+        self.echo: list[np.ndarray] = []
+        self.synth: list[tuple[int, bytes]] = []        # (row index, ClOrdID prefix)
+        self.acks: list[tuple[int, int, int]] = []      # (last row index, quote id, entries)
+        self.masses: list[tuple[int, int, bytes]] = []  # (row index, request id, symbol)
+        self.count = 0
+
+    def add(self, rows: np.ndarray, echo: np.ndarray) -> int:
+        first = self.count
+        self.rows.append(rows)
+        self.echo.append(echo)
+        self.count += len(rows)
+        return first
+
+
+def _row(kind: int, sid: int) -> np.ndarray:
+    r = np.zeros(1, dtype=COMMAND_DTYPE)
+    r["kind"], r["session"] = kind, sid
+    return r
+
+
+def _echo(src: bytes, clordid14: bytes = b" " * 14, capacity=b"A", ise=b"N", cross=b"N",
+          display=b"Y", old_qty: int = 0) -> np.ndarray:
+    e = np.zeros(1, dtype=ECHO_DTYPE)
+    e[0] = (src, clordid14, capacity, ise, cross, display, old_qty)
+    return e
+
+
+class OuchGateway:
+    """The application behind the order-entry listener (see soup.SoupConnection)."""
+
+    def __init__(self, server, settings, reference, io_executor=None):
+        self.server = server
+        self.settings = settings
+        self.ref = reference
+        self.loop = asyncio.get_running_loop()
+        self.io = io_executor
+        self.max_packet = settings.max_packet
+        self.wire = WireInstruments(reference)
+        self.clock = FeedClock(settings.feed_timezone)
+        self.users: dict[str, User] = {}
+        self.by_sid: dict[int, User] = {}
+        sessions = {s.name: s.id for s in reference.sessions}
+        accounts = {a.name: a.id for a in reference.accounts}
+        for ucfg in settings.users:
+            store = SequencedStore(settings.store_dir, ucfg.name)
+            acct_ids = [accounts[a] for a in ucfg.accounts]
+            user = User(ucfg, sessions[ucfg.name], acct_ids, ucfg.accounts, store)
+            self.users[ucfg.name] = user
+            self.by_sid[user.sid] = user
+        self.codecs = {d: _Codecs(d, self.wire) for d in schema.DIALECTS}
+        self.sids = np.array(sorted(self.by_sid), dtype=np.int32)
+        server.subscribe(self.on_events)
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def recover_orders(self) -> None:
+        """Rebuild order terms and quote sides from the engine (after a restart), then apply
+        cancel on disconnect: at start-up nobody is connected."""
+        if not self.by_sid:
+            return
+        for o in self.server.engine.state()[2]:
+            user = self.by_sid.get(o[1])
+            if user is None:
+                continue
+            clid = o[16]
+            if len(clid) < 10 or not clid[:10].isdigit():
+                continue
+            ref = int(clid[:10])
+            user.terms[ref] = (o[3], o[7], o[9])
+            if clid[10:11] == b"Q":
+                user.quotes[(o[3], o[4])] = ref
+                user.quote_of[ref] = (o[3], o[4])
+        for user in self.users.values():
+            self.cancel_on_disconnect(user, "server start")
+
+    # -- login ------------------------------------------------------------------------------------
+    def begin_login(self, conn, username: str, password: str, session: str, seq: int) -> None:
+        user = self.users.get(username)
+        stored = user.cfg.password_hash if user is not None else DUMMY_HASH
+
+        def decided(ok: bool) -> None:
+            if conn.state != soup.AUTHENTICATING:
+                return
+            if not ok:
+                return conn.reject(b"A", f"user {username!r}: unknown user or wrong password")
+            if session and session != user.store.session:
+                return conn.reject(b"S", f"session {session!r} is not the current one "
+                                         f"({user.store.session})")
+            if user.conn is not None:
+                return conn.reject(b"S", f"user {username} is already logged in from "
+                                         f"{user.conn.peer}")
+            if not self.server.accepting:
+                return conn.reject(b"S", f"server not accepting: {self.server.refusal}")
+            self._logged_in(conn, user, seq)
+
+        if self.io is None:
+            decided(user is not None and verify_password(password, stored))
+            return
+        fut = self.loop.run_in_executor(self.io, verify_password, password, stored)
+        fut.add_done_callback(lambda f: decided(
+            user is not None and f.exception() is None and bool(f.result())))
+
+    def _logged_in(self, conn, user: User, seq: int) -> None:
+        store = user.store
+        start = store.next_seq if seq == 0 or seq > store.next_seq else seq
+        user.conn = conn
+        log.info("%s logged in from %s (replay from %d, next %d)", user.name, conn.peer, start,
+                 store.next_seq)
+        conn.accept(user, soup.login_accepted(store.session, start))
+        if start < store.next_seq:
+            user.replaying = True
+            self.loop.create_task(self._replay(conn, user, start))
+        else:
+            self._system_event(user, b"S")
+
+    async def _replay(self, conn, user: User, start: int) -> None:
+        try:
+            for block in user.store.read_from(start):
+                if conn.state == soup.CLOSED:
+                    return
+                conn.transport.write(block)
+                conn.last_out = self.loop.time()
+                await conn.drained()
+        except Exception:   # noqa: BLE001 - a damaged store ends this connection, not the server
+            log.exception("%s: replay failed", user.name)
+            conn.fail("replay failed; see the server log")
+            return
+        finally:
+            # replies stored meanwhile were part of the blocks read above (read_from reads to
+            # the end as it goes), so live output can resume straight away
+            if user.conn is conn:
+                user.replaying = False
+        self._system_event(user, b"S")
+
+    def on_close(self, conn, reason: str) -> None:
+        user = conn.user
+        if user is None or user.conn is not conn:
+            return
+        user.conn = None
+        user.replaying = False
+        log.info("%s disconnected: %s", user.name, reason)
+        self.cancel_on_disconnect(user, reason)
+
+    def cancel_on_disconnect(self, user: User, reason: str) -> None:
+        mode = user.cfg.cancel_on_disconnect
+        if mode == "off" or not self.server.accepting:
+            return
+        p = _Pending()
+        if mode == "all":
+            if not user.terms:
+                return
+            r = _row(CommandKind.MASS_CANCEL, user.sid)
+            r["scope"], r["instrument"], r["clordid"] = Scope.SESSION, -1, COD_CLORDID
+            p.add(r, _echo(SRC_SILENT))
+        else:
+            for ref in list(user.quote_of):
+                self._cancel_row(p, user, ref, SRC_SILENT)
+            if not p.count:
+                return
+        log.info("%s: %s; cancel on disconnect (%s): %d command(s)", user.name, reason, mode,
+                 p.count)
+        self._submit(user, p)
+
+    # -- input ------------------------------------------------------------------------------------
+    def on_data(self, conn, buf: bytes) -> int:
+        user: User = conn.user
+        codecs = self.codecs[user.dialect]
+        max_packet = self.max_packet
+        pending = _Pending()
+        n = len(buf)
+        i = 0
+        try:
+            while n - i >= 3:
+                length = (buf[i] << 8) | buf[i + 1]
+                if length == 0 or length > max_packet:
+                    raise soup.ProtocolError(f"packet length {length}: must be 1..{max_packet}")
+                end = i + 2 + length
+                if end > n:
+                    break
+                ptype = buf[i + 2]
+                if ptype == 0x55 and length >= 2:                   # U: an OUCH message
+                    if buf[i + 3] == 0x4F and length > codecs.enter.size:   # O: Enter Order
+                        k = _run_length(buf, i, n, length)
+                        self._enter_orders(user, codecs, pending, buf, i, k, length + 2)
+                        i += k * (length + 2)
+                        continue
+                    self._message(user, codecs, pending, buf, i + 3, end)
+                elif ptype == 0x4F:                                 # O: Logout Request
+                    conn.close("logout requested")
+                    return n
+                elif ptype not in (0x52, 0x2B):                     # R heartbeat, + debug
+                    raise soup.ProtocolError(
+                        f"packet type {bytes([ptype])!r} is not one a client may send now")
+                i = end
+        finally:
+            if pending.count:
+                self._submit(user, pending)
+        return i
+
+    def _message(self, user, codecs, pending, buf, start: int, end: int) -> None:
+        mtype = buf[start:start + 1]
+        size = codecs.sizes.get(mtype)
+        if size is None:
+            user.conn.write(soup.debug(f"unknown OUCH message type {mtype!r}: ignored"))
+            return
+        body = bytes(buf[start:end])
+        if len(body) < size or (mtype not in (b"O", b"U", b"q") and len(body) != size):
+            user.conn.write(soup.debug(f"OUCH message {mtype!r} of {len(body)} bytes, expected "
+                                       f"{size}: ignored"))
+            return
+        if mtype == b"U":
+            self._replace(user, codecs, pending, body)
+        elif mtype == b"X":
+            self._cancel(user, codecs, pending, body)
+        elif mtype == b"q":
+            self._mass_quote(user, codecs, pending, body)
+        elif mtype == b"c":
+            self._mass_cancel(user, codecs, pending, body)
+        elif mtype == b"r":
+            self._protection_reset(user)
+
+    # Enter Order: k messages of one length at buf[i:], decoded together
+    def _enter_orders(self, user: User, codecs, pending: _Pending, buf, i: int, k: int,
+                      stride: int) -> None:
+        rec = np.ndarray(k, dtype=codecs.enter_in(stride), buffer=buf, offset=i)
+        refs = rec["UserRefNum"].astype(np.int64)
+        prev = np.maximum.accumulate(np.concatenate(([user.max_userref], refs[:-1])))
+        user.max_userref = max(user.max_userref, int(refs.max()))
+        instr = self.wire.lookup_many(rec["Symbol"])
+        side = SIDE_IN[rec["Side"].view(np.uint8)]
+        tif = TIF_IN[rec["TimeInForce"].view(np.uint8)]
+        price = rec["Price"].astype(np.int64)
+        qty = rec["Quantity"].astype(np.int64)
+        known = instr >= 0
+        step = np.where(known, self.wire.pstep[np.maximum(instr, 0)], 1)
+        problem = np.zeros(k, dtype=np.int64)
+        checks = ((refs <= prev, "DUPLICATE_USERREFNUM"), (~known, "INVALID_SYMBOL"),
+                  (side == 0, "INVALID_SIDE"), (tif == 255, "PROCESSING_ERROR"),
+                  (~DISPLAY_OK[rec["Display"].view(np.uint8)], "PROCESSING_ERROR"),
+                  ((price <= 0) | (price % step != 0), "INVALID_PRICE"),
+                  (qty <= 0, "INVALID_QUANTITY"))
+        for bad, name in reversed(checks):       # the first failing check wins
+            problem[bad] = _REJ[name]
+        display = np.zeros(k, dtype=np.int64)
+        flags = np.zeros(k, dtype=np.uint8)
+        account = np.full(k, user.accounts[0], dtype=np.int32)
+        fixed = codecs.enter.size
+        room = stride - 3 - fixed             # bytes after the fixed part in each packet
+        applen = rec["AppendageLength"].astype(np.int64)
+        problem[(problem == 0) & (applen != room)] = _REJ["PROCESSING_ERROR"]
+        for j in np.flatnonzero((applen != 0) & (problem == 0)).tolist():
+            at = i + j * stride + 3 + fixed
+            try:
+                account[j], display[j], flags[j] = self._appendages(user, buf[at:at + room])
+            except Reject as r:
+                problem[j] = _REJ[r.reason]
+        ok = problem == 0
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            self._gateway_rejects(user, codecs, refs[bad], problem[bad], rec["ClOrdID"][bad])
+            rec, refs, instr, side, tif, price, qty, step = (
+                a[ok] for a in (rec, refs, instr, side, tif, price, qty, step))
+            display, flags, account = display[ok], flags[ok], account[ok]
+        n = len(rec)
+        if not n:
+            return
+        rows = np.zeros(n, dtype=COMMAND_DTYPE)
+        rows["kind"] = CommandKind.NEW_ORDER
+        rows["session"] = user.sid
+        rows["account"] = account
+        rows["instrument"] = instr
+        rows["side"] = side
+        rows["ord_type"] = OrdType.LIMIT
+        rows["tif"] = tif
+        ticks = price // step
+        rows["price"] = ticks
+        rows["qty"] = qty
+        rows["display"] = display
+        rows["flags"] = flags
+        rows["clordid"] = digits10(refs)
+        echo = np.zeros(n, dtype=ECHO_DTYPE)
+        echo["src"] = SRC_ENTER
+        echo["clordid"] = rec["ClOrdID"]
+        echo["capacity"] = rec["Capacity"]
+        echo["ise"] = rec["InterMarketSweepEligibility"]
+        echo["cross"] = rec["CrossType"]
+        echo["display"] = rec["Display"]
+        pending.add(rows, echo)
+        user.terms.update(zip(refs.tolist(), zip(instr.tolist(), ticks.tolist(), qty.tolist())))
+
+    def _appendages(self, user: User, data: bytes) -> tuple[int, int, int]:
+        """(account, display, flags) from an Enter Order's optional appendage."""
+        account, display, flags = user.accounts[0], 0, 0
+        i = 0
+        while i < len(data):
+            length = data[i]
+            if length < 1 or i + 1 + length > len(data):
+                raise Reject("PROCESSING_ERROR", "malformed appendage")
+            tag, value = data[i + 1], data[i + 2:i + 1 + length]
+            if tag == APPENDAGE_FIRM and len(value) == 4:
+                if value.strip(b" ") and value not in (b"????",):
+                    account = user.firms.get(value.upper())
+                    if account is None:
+                        raise Reject("FIRM_NOT_AUTHORIZED", f"firm {value!r}")
+            elif tag == APPENDAGE_MAX_FLOOR and len(value) == 4:
+                display = int.from_bytes(value, "big")
+            elif tag == APPENDAGE_PRICE_TYPE and len(value) == 1:
+                if value != b"L":
+                    raise Reject("PROCESSING_ERROR", "only limit orders (PriceType L)")
+            elif tag == APPENDAGE_POST_ONLY and len(value) == 1:
+                if value in (b"P", b"Y"):
+                    flags |= Flag.POST_ONLY
+            i += 1 + length
+        return account, display, flags
+
+    def _replace(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
+        m = codecs.replace.struct.unpack_from(body)
+        _, orig, new, qty, price, _tif, display, ise, clid, _applen = m
+        try:
+            self._next_ref(user, new)
+            terms = user.terms.get(orig)
+            if terms is None:
+                raise Reject("ORDER_NOT_LIVE", f"UserRefNum {orig} is not a live order")
+            if orig in user.quote_of:
+                raise Reject("PROCESSING_ERROR", "quote sides change through Mass Quote")
+            instr = terms[0]
+            step = int(self.wire.pstep[instr])
+            if price <= 0 or price % step:
+                raise Reject("INVALID_PRICE", f"price {price} is off the grid")
+            if qty <= 0:
+                raise Reject("INVALID_QUANTITY", "quantity must be positive")
+            if not DISPLAY_OK[display[0]]:
+                raise Reject("PROCESSING_ERROR", f"display {display!r}")
+        except Reject as r:
+            self._gateway_rejects(user, codecs, np.array([new]), np.array([_REJ[r.reason]]),
+                                  np.array([clid], dtype="S14"))
+            return
+        r = _row(CommandKind.REPLACE, user.sid)
+        r["orig_clordid"], r["clordid"] = clordid(orig, False), clordid(new, False)
+        r["price"], r["qty"] = price // step, qty
+        pending.add(r, _echo(SRC_REPLACE, clid, ise=ise, display=display))
+        user.terms[new] = (instr, price // step, qty)
+
+    def _next_ref(self, user: User, ref: int) -> None:
+        if ref <= user.max_userref:
+            raise Reject("DUPLICATE_USERREFNUM",
+                         f"UserRefNum {ref} is not above the last one ({user.max_userref})")
+        user.max_userref = ref
+
+    def _cancel(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
+        _, ref, qty = codecs.cancel.struct.unpack_from(body)
+        terms = user.terms.get(ref)
+        if terms is None:
+            self._emit(user, codecs.cancel_reject(self._now(), ref), 1)
+            return
+        if qty == 0:
+            self._cancel_row(pending, user, ref, SRC_CANCEL)
+        elif qty < terms[2]:
+            quote = ref in user.quote_of
+            r = _row(CommandKind.REPLACE, user.sid)
+            r["orig_clordid"] = clordid(ref, quote)
+            r["price"], r["qty"] = terms[1], qty
+            at = pending.add(r, _echo(SRC_REDUCE, old_qty=terms[2]))
+            pending.synth.append((at, clordid(ref, quote)[:10] + (b"Q" if quote else b".")))
+            user.terms[ref] = (terms[0], terms[1], qty)
+
+    def _cancel_row(self, pending: _Pending, user: User, ref: int, src: bytes) -> None:
+        quote = ref in user.quote_of
+        r = _row(CommandKind.CANCEL, user.sid)
+        r["orig_clordid"] = clordid(ref, quote)
+        at = pending.add(r, _echo(src))
+        pending.synth.append((at, b"%010d%s" % (ref, b"Q" if quote else b".")))
+
+    def _mass_quote(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
+        _, quote_id, count = codecs.quote.struct.unpack_from(body)
+        entry = codecs.entry
+        if count == 0 or len(body) != codecs.quote.size + count * entry.size:
+            self._emit(user, codecs.quote_ack(self._now(), quote_id, b"R",
+                                              _REJ["PROCESSING_ERROR"], 0), 1)
+            return
+        if user.tripped:
+            self._emit(user, codecs.quote_ack(self._now(), quote_id, b"R",
+                                              _REJ["QUOTE_UNAVAILABLE"], 0), 1)
+            return
+        first = pending.count
+        off = codecs.quote.size
+        for _ in range(count):
+            sym, bref, bpx, bqty, aref, apx, aqty = entry.struct.unpack_from(body, off)
+            off += entry.size
+            instr = self.wire.lookup(sym)
+            for side, ref, px, qty in ((1, bref, bpx, bqty), (2, aref, apx, aqty)):
+                prev = user.quotes.get((instr, side)) if instr >= 0 else None
+                if prev is not None:
+                    self._cancel_row(pending, user, prev, SRC_SILENT)
+                    del user.quotes[(instr, side)]
+                if qty == 0:
+                    continue
+                try:
+                    if instr < 0:
+                        raise Reject("INVALID_SYMBOL", f"symbol {sym!r}")
+                    self._next_ref(user, ref)
+                    step = int(self.wire.pstep[instr])
+                    if px <= 0 or px % step:
+                        raise Reject("INVALID_PRICE", f"price {px} is off the grid")
+                except Reject as r:
+                    self._gateway_rejects(user, codecs, np.array([ref]), np.array([_REJ[r.reason]]),
+                                          np.array([b""], dtype="S14"))
+                    continue
+                r = _row(CommandKind.NEW_ORDER, user.sid)
+                r["account"], r["instrument"], r["side"] = user.accounts[0], instr, side
+                r["ord_type"], r["tif"], r["price"], r["qty"] = OrdType.LIMIT, Tif.DAY, px // step, qty
+                r["clordid"] = clordid(ref, True)
+                pending.add(r, _echo(SRC_QUOTE))
+                user.terms[ref] = (instr, px // step, qty)
+                user.quotes[(instr, side)] = ref
+                user.quote_of[ref] = (instr, side)
+        if pending.count == first:
+            self._emit(user, codecs.quote_ack(self._now(), quote_id, b"A", 0, 0), 1)
+        else:
+            pending.acks.append((pending.count - 1, quote_id, count))
+
+    def _mass_cancel(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
+        _, request_id, sym = codecs.mass_cancel.struct.unpack_from(body)
+        r = _row(CommandKind.MASS_CANCEL, user.sid)
+        r["scope"] = Scope.SESSION
+        if sym.strip(b" \x00"):
+            instr = self.wire.lookup(sym)
+            if instr < 0:
+                self._emit(user, codecs.mass_cancel_report(self._now(), request_id, sym, 0), 1)
+                return
+            r["instrument"] = instr
+        else:
+            r["instrument"] = -1
+        at = pending.add(r, _echo(SRC_MASS))
+        pending.masses.append((at, request_id, sym))
+
+    def _protection_reset(self, user: User) -> None:
+        user.tripped = False
+        user.fills.clear()
+        user.fill_qty = 0
+        self._emit(user, self.codecs[user.dialect].protection_reset(self._now()), 1)
+
+    # -- submission -------------------------------------------------------------------------------
+    def _submit(self, user: User, p: _Pending) -> None:
+        rows = p.rows[0] if len(p.rows) == 1 else np.concatenate(p.rows)
+        echo = p.echo[0] if len(p.echo) == 1 else np.concatenate(p.echo)
+        if p.synth or p.masses:
+            seq0 = self.server.sequencer.next_seq
+            for at, prefix in p.synth:
+                rows["clordid"][at] = prefix + str(seq0 + at).encode()
+            for at, request_id, sym in p.masses:
+                cl = b"mass-cancel-%d" % (seq0 + at)
+                rows["clordid"][at] = cl
+                user.mass_cancels[cl] = (request_id, sym)
+        try:
+            self.server.submit(rows)
+        except Exception as e:   # NotAccepting, journal back-pressure or failure
+            log.warning("%s: %d command(s) refused: %s", user.name, len(rows), e)
+            self._refused(user, rows, echo, p)
+            return
+        seq0 = int(rows["seq"][0])
+        user.echo.append((seq0, echo))
+        for at, quote_id, count in p.acks:
+            user.quote_acks.append((seq0 + at, quote_id, count))
+
+    def _refused(self, user: User, rows: np.ndarray, echo: np.ndarray, p: _Pending) -> None:
+        codecs = self.codecs[user.dialect]
+        now = self._now()
+        refs = userrefs(rows["clordid"])
+        out = []
+        for k in range(len(rows)):
+            src = echo["src"][k]
+            ref = int(refs[k])
+            if src in (SRC_ENTER, SRC_REPLACE, SRC_QUOTE):
+                out.append(codecs.rejected(now, ref, _REJ["DESTINATION_CLOSED"], echo["clordid"][k]))
+                user.terms.pop(ref, None)
+                pos = user.quote_of.pop(ref, None)
+                if pos is not None and user.quotes.get(pos) == ref:
+                    del user.quotes[pos]
+            elif src in (SRC_CANCEL, SRC_REDUCE):
+                out.append(codecs.cancel_reject(now, ref))
+        for _, quote_id, _count in p.acks:
+            out.append(codecs.quote_ack(now, quote_id, b"R", _REJ["DESTINATION_CLOSED"], 0))
+        for _, request_id, sym in p.masses:
+            out.append(codecs.mass_cancel_report(now, request_id, sym, 0))
+        if out:
+            self._emit(user, b"".join(out), len(out))
+
+    # -- output -----------------------------------------------------------------------------------
+    def _now(self) -> int:
+        return self.clock.since_midnight(self.server.clock_ns())
+
+    def _emit(self, user: User, packets: bytes, count: int) -> None:
+        user.store.append(packets, count, user.max_userref)
+        conn = user.conn
+        if conn is not None and not user.replaying:
+            conn.write(packets)
+
+    def _system_event(self, user: User, code: bytes) -> None:
+        self._emit(user, self.codecs[user.dialect].system_event(self._now(), code), 1)
+
+    def _gateway_rejects(self, user: User, codecs, refs, reasons, clids) -> None:
+        now = self._now()
+        out = b"".join(codecs.rejected(now, int(r), int(c), bytes(cl))
+                       for r, c, cl in zip(refs, reasons, clids))
+        self._emit(user, out, len(refs))
+
+    def end_of_day(self) -> None:
+        for user in self.users.values():
+            if user.conn is not None:
+                self._system_event(user, b"E")
+
+    def on_events(self, events: np.ndarray) -> None:
+        sessions = events["session"]
+        for sid in np.intersect1d(self.sids, sessions).tolist():
+            user = self.by_sid[sid]
+            try:
+                self._user_events(user, events[sessions == sid])
+            except Exception:   # noqa: BLE001 - a bug here must not stop other users' replies
+                log.exception("%s: encoding replies failed", user.name)
+        last = int(events["seq"][-1])
+        for user in self.users.values():
+            while user.echo and user.echo[0][0] + len(user.echo[0][1]) - 1 <= last:
+                user.echo.popleft()
+
+    def _user_events(self, user: User, ev: np.ndarray) -> None:
+        codecs = self.codecs[user.dialect]
+        n = len(ev)
+        kind = ev["kind"]
+        refs = userrefs(ev["clordid"])
+        echo = np.zeros(n, dtype=ECHO_DTYPE)
+        echo["src"], echo["clordid"], echo["display"] = b" ", b" " * 14, b"Y"
+        echo["capacity"], echo["ise"], echo["cross"] = b"A", b"N", b"N"
+        seq = ev["seq"]
+        for first, rec in user.echo:
+            hit = (seq >= first) & (seq < first + len(rec))
+            if hit.any():
+                echo[hit] = rec[seq[hit] - first]
+        src = echo["src"]
+        follow_ups: list[int] = []
+        msg = np.zeros(n, dtype=np.uint8)           # which reply each event gets (0: none)
+        msg[kind == EventKind.NEW] = M_ACCEPTED
+        msg[kind == EventKind.REJECTED] = M_REJECTED
+        msg[kind == EventKind.TRADE] = M_EXECUTED
+        msg[(kind == EventKind.CANCELLED) | (kind == EventKind.EXPIRED)
+            | (kind == EventKind.RESTATED)] = M_CANCELED
+        replaced = kind == EventKind.REPLACED
+        msg[replaced & (src == SRC_REDUCE)] = M_CANCELED
+        msg[replaced & (src != SRC_REDUCE)] = M_REPLACED
+        cxl_rej = np.flatnonzero(kind == EventKind.CANCEL_REJECTED)
+        for j in cxl_rej.tolist():
+            s = src[j]
+            if s == SRC_CANCEL:
+                msg[j] = M_CANCEL_REJECT
+            elif s == SRC_REDUCE:
+                if ev["reason"][j] == Reason.QTY_NOT_ABOVE_FILLED:
+                    follow_ups.append(int(refs[j]))
+                else:
+                    msg[j] = M_CANCEL_REJECT
+            elif s == SRC_REPLACE:
+                msg[j] = M_REJECTED
+                user.terms.pop(int(refs[j]), None)
+        special = np.flatnonzero(kind == EventKind.MASS_CANCEL_DONE)
+        packets, count = codecs.encode(self, ev, msg, refs, echo)
+        extra = []
+        for j in special.tolist():
+            req = user.mass_cancels.pop(bytes(ev["clordid"][j]), None)
+            if req is not None:
+                extra.append(codecs.mass_cancel_report(self.clock.since_midnight(int(ev["ts_ns"][j])),
+                                                       req[0], req[1], int(ev["qty"][j])))
+        last_seq = int(seq[-1])
+        while user.quote_acks and user.quote_acks[0][0] <= last_seq:
+            _, quote_id, entries = user.quote_acks.popleft()
+            extra.append(codecs.quote_ack(self.clock.since_midnight(int(ev["ts_ns"][-1])),
+                                          quote_id, b"A", 0, entries))
+        trades = np.flatnonzero(kind == EventKind.TRADE)
+        tripped = self._protection(user, ev, trades) if len(trades) else None
+        if tripped is not None:
+            extra.append(tripped)
+        if extra:
+            packets = packets + b"".join(extra)
+            count += len(extra)
+        if count:
+            self._emit(user, packets, count)
+        self._forget_ended(user, ev, kind, refs, replaced)
+        if tripped is not None:
+            p = _Pending()
+            r = _row(CommandKind.MASS_CANCEL, user.sid)
+            r["scope"], r["instrument"], r["clordid"] = Scope.SESSION, -1, PROTECTION_CLORDID
+            p.add(r, _echo(SRC_SILENT))
+            self._submit(user, p)
+        if follow_ups:
+            p = _Pending()
+            for ref in follow_ups:
+                if ref in user.terms:
+                    self._cancel_row(p, user, ref, SRC_CANCEL)
+            if p.count:
+                self._submit(user, p)
+
+    def _forget_ended(self, user: User, ev, kind, refs, replaced) -> None:
+        state = ev["state"]
+        order_event = ((kind == EventKind.TRADE) | (kind == EventKind.CANCELLED)
+                       | (kind == EventKind.EXPIRED) | (kind == EventKind.REJECTED))
+        ended = np.flatnonzero(order_event & TERMINAL[state])
+        for ref in refs[ended].tolist():
+            user.terms.pop(ref, None)
+            pos = user.quote_of.pop(ref, None)
+            if pos is not None and user.quotes.get(pos) == ref:
+                del user.quotes[pos]
+        real = np.flatnonzero(replaced)
+        if len(real):
+            origs = userrefs(ev["orig_clordid"][real])
+            for j, orig, new in zip(real.tolist(), origs.tolist(), refs[real].tolist()):
+                if orig != new:
+                    user.terms.pop(orig, None)
+
+    def _protection(self, user: User, ev, trades: np.ndarray) -> bytes | None:
+        cfg = user.cfg
+        if (not cfg.protection_fills and not cfg.protection_qty) or user.tripped:
+            return None
+        window = cfg.protection_window_ms * 1_000_000
+        fills = user.fills
+        for ts, q in zip(ev["ts_ns"][trades].tolist(), ev["last_qty"][trades].tolist()):
+            fills.append((ts, q))
+            user.fill_qty += q
+        newest = fills[-1][0]
+        while fills and fills[0][0] <= newest - window:
+            user.fill_qty -= fills.popleft()[1]
+        if (cfg.protection_fills and len(fills) >= cfg.protection_fills) or \
+                (cfg.protection_qty and user.fill_qty >= cfg.protection_qty):
+            user.tripped = True
+            log.warning("%s: market-maker protection tripped: %d fills, quantity %d within %d ms",
+                        user.name, len(fills), user.fill_qty, cfg.protection_window_ms)
+            return self.codecs[user.dialect].protection_triggered(
+                self.clock.since_midnight(newest), len(fills), user.fill_qty,
+                cfg.protection_window_ms)
+        return None
+
+    async def close(self) -> None:
+        for user in self.users.values():
+            user.store.close()
+
+    def sync_stores(self) -> None:
+        for user in self.users.values():
+            if user.store.dirty:
+                user.store.sync()
+
+
+def _run_length(buf, i: int, n: int, length: int) -> int:
+    """How many packets from i have the same length and first two type bytes as the one at i."""
+    stride = length + 2
+    kmax = (n - i) // stride
+    if kmax <= 1:
+        return 1
+    if kmax < 8:
+        head = buf[i:i + 4]
+        k = 1
+        while k < kmax and buf[i + k * stride:i + k * stride + 4] == head:
+            k += 1
+        return k
+    a = np.frombuffer(buf, np.uint8, kmax * stride, i).reshape(kmax, stride)[:, :4]
+    same = (a == a[0]).all(axis=1)
+    return kmax if same.all() else int(np.argmin(same))
+
+
+M_ACCEPTED, M_REPLACED, M_CANCELED, M_EXECUTED, M_REJECTED, M_CANCEL_REJECT = range(1, 7)
+
+
+class _Codecs:
+    """The encoders of one dialect, all derived from the schema."""
+
+    def __init__(self, dialect: str, wire: WireInstruments):
+        lay = lambda sender, name: schema.layout("ouch", sender, name, dialect)  # noqa: E731
+        self.dialect = dialect
+        self.enter = lay("client", "EnterOrder")
+        self.replace = lay("client", "ReplaceOrder")
+        self.cancel = lay("client", "CancelOrder")
+        self.quote = lay("client", "MassQuote")
+        self.entry = schema.layout("group", "client", "QuoteEntry", dialect)
+        self.mass_cancel = lay("client", "MassCancel")
+        self.sizes = schema.inbound_sizes(dialect)
+        self._enter_in: dict[int, np.dtype] = {}
+        self.out = {m: lay("server", name) for m, name in (
+            (M_ACCEPTED, "OrderAccepted"), (M_REPLACED, "OrderReplaced"),
+            (M_CANCELED, "OrderCanceled"), (M_EXECUTED, "OrderExecuted"),
+            (M_REJECTED, "OrderRejected"), (M_CANCEL_REJECT, "CancelReject"))}
+        self.framed = {m: schema.framed_dtype("ouch", "server", lo.message.name, dialect)
+                       for m, lo in self.out.items()}
+        self.symbols = wire.symbols(self.enter.dtype["Symbol"].itemsize)
+        self.pstep = wire.pstep
+        self._sys = lay("server", "SystemEvent").struct
+        self._rej = self.out[M_REJECTED].struct
+        self._cxr = self.out[M_CANCEL_REJECT].struct
+        self._ack = lay("server", "MassQuoteAck").struct
+        self._mcr = lay("server", "MassCancelReport").struct
+        self._mcr_width = lay("server", "MassCancelReport").dtype["Symbol"].itemsize
+        self._trip = lay("server", "ProtectionTriggered").struct
+        self._reset = lay("server", "ProtectionReset").struct
+
+    def enter_in(self, stride: int) -> np.dtype:
+        """An Enter Order packet of `stride` bytes (length, 'U', message, appendage) as a record
+        whose fixed fields are named as in the schema."""
+        dt = self._enter_in.get(stride)
+        if dt is None:
+            base = schema.framed_dtype("ouch", "client", "EnterOrder", self.dialect)
+            dt = np.dtype({"names": list(base.names),
+                           "formats": [base.fields[n][0] for n in base.names],
+                           "offsets": [base.fields[n][1] for n in base.names],
+                           "itemsize": stride})
+            self._enter_in[stride] = dt
+        return dt
+
+    @staticmethod
+    def _packet(st: struct.Struct, *values) -> bytes:
+        body = st.pack(*values)
+        return soup.HEADER.pack(len(body) + 1) + b"S" + body
+
+    def system_event(self, ts, code):
+        return self._packet(self._sys, b"S", ts, code)
+
+    def rejected(self, ts, ref, reason, clid):
+        return self._packet(self._rej, b"J", ts, ref, reason, bytes(clid).ljust(14)[:14])
+
+    def cancel_reject(self, ts, ref):
+        return self._packet(self._cxr, b"I", ts, ref)
+
+    def quote_ack(self, ts, quote_id, status, reason, entries):
+        return self._packet(self._ack, b"q", ts, quote_id, status, reason, entries)
+
+    def mass_cancel_report(self, ts, request_id, sym, canceled):
+        w = self._mcr_width
+        return self._packet(self._mcr, b"c", ts, request_id, bytes(sym).strip(b" \x00").ljust(w)[:w],
+                            canceled)
+
+    def protection_triggered(self, ts, fills, qty, window_ms):
+        return self._packet(self._trip, b"p", ts, min(fills, MAX_U32), qty, window_ms)
+
+    def protection_reset(self, ts):
+        return self._packet(self._reset, b"r", ts)
+
+    def encode(self, gw: OuchGateway, ev: np.ndarray, msg: np.ndarray, refs: np.ndarray,
+               echo: np.ndarray) -> tuple[bytes, int]:
+        """Sequenced Data packets for the events with a reply, in event order."""
+        present = np.unique(msg)
+        present = present[present != 0]
+        if not len(present):
+            return b"", 0
+        ts = gw.clock.since_midnight_array(ev["ts_ns"])
+        parts = {}
+        for m in present.tolist():
+            idx = np.flatnonzero(msg == m)
+            parts[m] = (idx, self._records(m, ev[idx], refs[idx], echo[idx], ts[idx]))
+        if len(parts) == 1:
+            (idx, recs), = parts.values()
+            return recs.tobytes(), len(idx)
+        sizes = np.zeros(len(msg), dtype=np.int64)
+        for m, (idx, recs) in parts.items():
+            sizes[idx] = recs.dtype.itemsize
+        offsets = np.cumsum(sizes) - sizes
+        out = np.empty(int(sizes.sum()), dtype=np.uint8)
+        count = 0
+        for m, (idx, recs) in parts.items():
+            width = recs.dtype.itemsize
+            out[(offsets[idx][:, None] + np.arange(width)).reshape(-1)] = \
+                recs.view(np.uint8).reshape(-1)
+            count += len(idx)
+        return out.tobytes(), count
+
+    def _records(self, m: int, ev, refs, echo, ts) -> np.ndarray:
+        dt = self.framed[m]
+        r = np.zeros(len(ev), dtype=dt)
+        r["soup_len"] = dt.itemsize - 2
+        r["soup_type"] = b"S"
+        r["type"] = self.out[m].message.type
+        r["Timestamp"] = ts
+        instr = ev["instrument"]
+        step = self.pstep[instr]
+        if m in (M_ACCEPTED, M_REPLACED):
+            r["UserRefNum"] = refs
+            if m == M_REPLACED:
+                r["OrigUserRefNum"] = userrefs(ev["orig_clordid"])
+            r["Side"] = SIDE_OUT[ev["side"]]
+            r["Quantity"] = np.minimum(ev["qty"], MAX_U32)
+            r["Symbol"] = self.symbols[instr]
+            r["Price"] = ev["price"] * step
+            r["TimeInForce"] = TIF_OUT[ev["tif"] & 7]
+            r["Display"] = echo["display"]
+            r["OrderReferenceNumber"] = ev["order_id"]
+            r["Capacity"] = echo["capacity"]
+            r["InterMarketSweepEligibility"] = echo["ise"]
+            r["CrossType"] = echo["cross"]
+            r["OrderState"] = np.where(TERMINAL[ev["state"]], b"D", b"L")
+            r["ClOrdID"] = echo["clordid"]
+        elif m == M_CANCELED:
+            r["UserRefNum"] = refs
+            if "OrigUserRefNum" in dt.names:
+                r["OrigUserRefNum"] = refs
+            kind = ev["kind"]
+            dec = ev["qty"] - ev["cum_qty"]
+            dec = np.where(kind == EventKind.RESTATED, ev["last_qty"], dec)
+            dec = np.where(kind == EventKind.REPLACED, echo["old_qty"] - ev["qty"], dec)
+            r["Quantity"] = np.clip(dec, 0, MAX_U32)
+            reason = CANCEL_LUT[np.minimum(ev["reason"], 1023)]
+            reason = np.where(kind == EventKind.REPLACED, ord("U"), reason)
+            r["Reason"] = reason.astype(np.uint8).view("S1")
+        elif m == M_EXECUTED:
+            r["UserRefNum"] = refs
+            r["Quantity"] = np.minimum(ev["last_qty"], MAX_U32)
+            r["Price"] = ev["last_px"] * step
+            maker = ev["liquidity"] == Liquidity.MAKER
+            r["LiquidityFlag"] = np.where(maker, b"A", b"R")
+            r["MatchNumber"] = ev["exec_id"] - maker
+        elif m == M_REJECTED:
+            r["UserRefNum"] = refs
+            r["Reason"] = REJECT_LUT[np.minimum(ev["reason"], 1023)]
+            r["ClOrdID"] = echo["clordid"]
+        elif m == M_CANCEL_REJECT:
+            r["UserRefNum"] = refs
+        return r
