@@ -13,7 +13,8 @@ and reused after; `ordex admin` finds it the same way.  Bind the listener to loo
 management network: the token is the only guard and HTTP is not encrypted.
 
 The listener runs on the server's loop, so actions need no locks: a request is parsed (head at most
-8 KiB, body at most 64 KiB, 5 s to arrive), answered and the connection closed.  Malformed
+8 KiB, body at most 64 KiB, 5 s to arrive), answered and the connection closed; at most 32
+connections are served at once.  Malformed
 requests get a 4xx answer and never reach the server.  If the port cannot be bound, the error is
 logged and the exchange runs without its admin listener rather than not at all.
 """
@@ -40,6 +41,7 @@ TOKEN_FILE_NAME = "admin.token"
 MAX_HEAD = 8192
 MAX_BODY = 65536
 REQUEST_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 32          # more at once are closed unanswered (invariant 7: bounded)
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
@@ -119,6 +121,7 @@ class AdminGateway:
         self.port: int | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._token = b""
+        self._connections = 0
 
     def _fix_acceptor(self):
         for gw in self.server.gateways:
@@ -158,6 +161,17 @@ class AdminGateway:
     # -- HTTP ---------------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if self._connections >= MAX_CONNECTIONS:
+            log.warning("admin: %d connections open, closing one from %s", self._connections, peer)
+            writer.close()
+            return
+        self._connections += 1
+        try:
+            await self._serve(reader, writer, peer)
+        finally:
+            self._connections -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer) -> None:
         try:
             method, path, headers, body = await asyncio.wait_for(self._read(reader),
                                                                  REQUEST_TIMEOUT_S)

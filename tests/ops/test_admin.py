@@ -258,3 +258,25 @@ def test_token_sources(tmp_path):
     explicit = ops_config(tmp_path, admin_token=None, admin_token_file=tmp_path / "missing")
     with pytest.raises(ValueError, match="missing"):
         server_token(explicit, environ={})
+
+
+def test_connections_are_bounded_and_slow_clients_time_out(tmp_path, monkeypatch):
+    from ordex.gateway import admin as admin_mod
+    monkeypatch.setattr(admin_mod, "MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(admin_mod, "REQUEST_TIMEOUT_S", 0.2)
+    cfg = ops_config(tmp_path)
+
+    async def scenario():
+        h = await Harness.start(cfg)
+        idle = [await asyncio.open_connection("127.0.0.1", h.admin.port) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        r, w = await asyncio.open_connection("127.0.0.1", h.admin.port)
+        assert await r.read() == b""                       # over the limit: closed unanswered
+        w.close()
+        for reader, writer in idle:                         # the idle ones time out: 408
+            assert b" 408 " in (await reader.read())[:20]
+            writer.close()
+        assert (await h.http("GET", "/healthz", token=None))[0] == 200
+        await h.stop()
+
+    run_on("asyncio", scenario)
