@@ -45,6 +45,7 @@ DURABILITY = ("fsync", "batch", "none")
 WORKLOADS = ("closed_loop", "pipelined", "open_loop", "pipelined_multi")
 _GEN_MODE = {"closed_loop": "closed", "pipelined": "pipelined", "open_loop": "open",
              "pipelined_multi": "pipelined"}
+SKIPPABLE = frozenset(("quickfix", "ceiling") + WORKLOADS)
 # ClOrdID prefix per workload: every ClOrdID of a server's lifetime is unique per session.
 _PREFIX = {"closed_loop": "C", "pipelined": "P", "open_loop": "O", "pipelined_multi": "M"}
 
@@ -198,15 +199,9 @@ class _Bench:
                 _check(f"trivial peer {workload}", r, self.problems)
                 _record(self.report, name, r, latency=workload == "closed_loop")
 
-    def quickfix(self) -> float | None:
+    def quickfix(self, binary: Path) -> float | None:
         work = self.work / "quickfix"
         work.mkdir()
-        try:
-            binary = fix_quickfix.compile_acceptor(work)
-        except fix_quickfix.QuickFixUnavailable as e:
-            self.problems.append(f"QuickFIX baseline not run: {e}")
-            return None
-        self.report.settings["quickfix"] = f"libquickfix-dev {fix_quickfix.version() or '?'}, FileStore"
         clients = [c for c, _, _ in fix_ordex.session_names(max(1, self.args.sessions))]
         with fix_quickfix.QuickFixAcceptor(binary, work, free_port(), clients) as qf:
             for workload in ("closed_loop", "pipelined", "pipelined_multi"):
@@ -272,6 +267,10 @@ def run(args: argparse.Namespace) -> Report:
     if bad:
         raise SystemExit(f"ordex perf fix: --modes: unknown {', '.join(bad)} "
                          f"(use {', '.join(DURABILITY)})")
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    if skip - SKIPPABLE:
+        raise SystemExit(f"ordex perf fix: --skip: unknown {', '.join(sorted(skip - SKIPPABLE))} "
+                         f"(use {', '.join(sorted(SKIPPABLE))})")
     if (args.seconds <= 0 or args.warmup < 0 or args.window < 1 or args.repeat < 1
             or not 1 <= args.sessions <= 256):
         raise SystemExit("ordex perf fix: --seconds > 0, --warmup >= 0, --window >= 1, "
@@ -291,12 +290,20 @@ def run(args: argparse.Namespace) -> Report:
     runs: list[Report] = []
     try:
         binary = fix_load.compile_loadgen(work)
+        quickfix = None
+        if "quickfix" not in skip:
+            try:
+                quickfix = fix_quickfix.compile_acceptor(work)
+                report.settings["quickfix"] = (f"libquickfix-dev {fix_quickfix.version() or '?'}, "
+                                               "SocketAcceptor, FileStore, FIX44.xml validation")
+            except fix_quickfix.QuickFixUnavailable as e:
+                problems.append(f"QuickFIX baseline not run: {e}")
         for i in range(args.repeat):
             one = Report("fix")
             bench = _Bench(args, work / f"run{i + 1}", one, binary, problems)
             if "ceiling" not in bench.skip:
                 bench.ceiling()
-            quickfix_tput = bench.quickfix() if "quickfix" not in bench.skip else None
+            quickfix_tput = bench.quickfix(quickfix) if quickfix else None
             for mode in modes:
                 bench.ordex(mode, quickfix_tput)
             runs.append(one)

@@ -136,6 +136,8 @@ def test_bad_configuration_requests_are_refused(tmp_path):
         run_load(Path("/bin/true"), 1, tmp_path / "spec", "burst", 1)
     with pytest.raises(SystemExit, match="unknown fast"):
         perf_fix.run(parse_args("--modes", "none,fast"))
+    with pytest.raises(SystemExit, match="--skip: unknown quickfx"):
+        perf_fix.run(parse_args("--skip", "quickfx"))
     with pytest.raises(SystemExit, match="--sessions 1..256"):
         perf_fix.run(parse_args("--sessions", "0"))
 
