@@ -137,8 +137,11 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path):
             log = proc.communicate(timeout=30)[0].decode()
         if kill == KILLS:
             assert proc.returncode == 0, log
-            recovered_n, recovered_hash = re.findall(r"recovered (\d+) commands .* state ([0-9a-f]{32})",
-                                                     log)[0]
+            found = re.findall(r"recovered from (?:the snapshot of sequence (\d+)|no snapshot) and "
+                               r"(\d+) journal commands .* state ([0-9a-f]{32})", log)
+            assert found, log
+            snap_seq, tail, recovered_hash = found[-1]
+            recovered_n = int(snap_seq or 0) + int(tail)
 
     assert received, "no execution report was ever received"
     # Replay the journal from scratch, as an auditor would.
