@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "fix": ("ordex.perf.fix", "FIX order->ack end to end vs ordex serve per durability mode, QuickFIX, generator ceiling"),
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
     "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
+    "recovery": ("ordex.perf.recovery", "recovery: journal replay through the engine, 10M-command start-up with and without a snapshot, snapshot of 1M orders"),
     "feeds": ("ordex.perf.feeds", "market data: ITCH parse and book build vs itchfeed/meatpy, JSON L2 normalisation"),
     "all": ("ordex.perf.all", "every benchmark above, short settings: one Markdown report with plots (--out DIR)"),
 }
