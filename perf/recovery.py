@@ -97,7 +97,7 @@ def _blocks(total: int, block: int, seed: int):
         yield rows
 
 
-def _write_journal(directory: Path, total: int, block: int, seed: int) -> None:
+def write_journal(directory: Path, total: int, block: int, seed: int) -> None:
     config = JournalConfig(durability="none", preallocate="none", max_pending_bytes=512 << 20)
     size = COMMAND_DTYPE.itemsize
     offsets = np.arange(0, (WRITE_CHUNK + 1) * size, size, dtype=np.int64)
@@ -132,7 +132,7 @@ def _recover(journal_dir: Path, rd, use_snapshots: bool) -> tuple[float, float, 
 def _replay_runs(report: Report, base: Path, args) -> None:
     journal_dir = base / "journal"
     t0 = time.perf_counter()
-    _write_journal(journal_dir, args.commands, args.block, args.seed)
+    write_journal(journal_dir, args.commands, args.block, args.seed)
     report.settings["journal_write_s"] = round(time.perf_counter() - t0, 1)
     rd = reference_data()
     m = min(args.records_commands, args.commands)
