@@ -7,7 +7,7 @@ import pytest
 from ordex.core import snapshot
 from ordex.ext.engine import Engine
 from ordex.perf.engine import reference_data
-from ordex.perf.recovery import MAX_ORDERS, write_journal, large_book
+from ordex.perf.recovery import MAX_ORDERS, large_book, write_journal
 
 ORDERS = 100_000
 COMMANDS = 200_000
