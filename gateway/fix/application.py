@@ -25,6 +25,7 @@ from ordex.core.events import EventKind
 from ordex.core.lifecycle import FIX_ORD_STATUS, OrderState
 from ordex.core.refdata import ReferenceData
 from ordex.ext.fixcodec import FieldError
+from ordex.gateway.fix.session import session_template
 from ordex.gateway.fix.market_data import MarketData
 
 log = logging.getLogger("ordex.fix.app")
@@ -69,6 +70,18 @@ class Grid:
         return (("-" if neg else "") + s[:-self.decimals] + "." + s[-self.decimals:]).encode()
 
 
+_POS = {name: i for i, name in enumerate(COMMAND_DTYPE.names)}
+_ZERO_ROW = np.zeros(1, dtype=COMMAND_DTYPE)[0].item()
+
+
+def as_tuple(fields: dict) -> tuple:
+    """A command as a COMMAND_DTYPE record tuple (np.array(list_of_them) builds a batch fast)."""
+    row = list(_ZERO_ROW)
+    for name, value in fields.items():
+        row[_POS[name]] = value
+    return tuple(row)
+
+
 class Rejected(Exception):
     """An inbound message the engine will never see: answered at the gateway."""
 
@@ -98,6 +111,12 @@ class FixApplication:
                           for name, accts in (drop_copy or {}).items()}
         # (session id, clordid) -> what the request was, to answer its reject correctly
         self.pending: dict[tuple[int, bytes], bytes] = {}
+        # Commands of one loop iteration go to the server as one batch: one journal append, one
+        # engine call, one event copy (per-order submits cost more than the engine itself).
+        self._rows: list[tuple] = []
+        self._origins: list[tuple] = []           # (session, sid, msg) of each row
+        self._flush_scheduled = False
+        self._templates: dict[tuple[bool, int], object] = {}
         server.subscribe(self.on_events)
         self.market_data = MarketData(self)
 
@@ -109,6 +128,7 @@ class FixApplication:
         sid = self.session_ids[session.name]
         if self.live.get(sid) is session:
             del self.live[sid]
+        self.flush()                   # its last orders come before its cancel-on-disconnect
         if session.settings.cancel_on_disconnect and self.server.accepting:
             row = np.zeros(1, dtype=COMMAND_DTYPE)
             row["kind"], row["session"], row["scope"], row["instrument"] = (
@@ -146,11 +166,27 @@ class FixApplication:
             self.reject_at_gateway(session, sid, msg, Rejected(
                 f"tag {e.tag}: {e.text}", 18 if e.tag in (44, 99) else 13 if e.tag in (38, 111) else 99))
             return
+        self._rows.append(row)
+        self._origins.append((session, sid, msg))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.server.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Submit the commands queued in this loop iteration as one batch."""
+        self._flush_scheduled = False
+        if not self._rows:
+            return
+        rows = np.array(self._rows, dtype=COMMAND_DTYPE)
+        origins = self._origins
+        self._rows, self._origins = [], []
         try:
-            self.server.submit(row)
-        except Exception as e:   # NotAccepting, journal back-pressure or failure
-            self.pending.pop((sid, bytes(row["clordid"][0])), None)
-            self.reject_at_gateway(session, sid, msg, Rejected(f"not accepting orders: {e}", 0))
+            self.server.submit(rows)
+        except Exception as e:   # NotAccepting, journal back-pressure or failure: nothing applied
+            for (session, sid, msg), clordid in zip(origins, rows["clordid"].tolist()):
+                self.pending.pop((sid, clordid), None)
+                self.reject_at_gateway(session, sid, msg,
+                                       Rejected(f"not accepting orders: {e}", 0))
 
     # -- inbound translation -------------------------------------------------------------------
     def _clordid(self, msg, tag: int = 11) -> bytes:
@@ -177,12 +213,11 @@ class FixApplication:
             raise Rejected("unknown account", 15)
         return acct
 
-    def _row(self, kind: int, sid: int, clordid: bytes) -> np.ndarray:
-        row = np.zeros(1, dtype=COMMAND_DTYPE)
-        row["kind"], row["session"], row["clordid"] = kind, sid, clordid
-        return row
+    @staticmethod
+    def _row(kind: int, sid: int, clordid: bytes) -> dict:
+        return {"kind": kind, "session": sid, "clordid": clordid}
 
-    def new_order(self, sid: int, msg) -> np.ndarray:
+    def new_order(self, sid: int, msg) -> tuple:
         clordid = self._clordid(msg)
         inst = self._instrument(msg)
         ord_type = ORD_TYPE_IN.get(msg.get_bytes(40))
@@ -208,7 +243,7 @@ class FixApplication:
             row["expire_ts_ns"] = msg.get_timestamp_ns(126)
         if b"6" in msg.get_bytes(18, b"").split(b" "):
             row["flags"] = Flag.POST_ONLY
-        return row
+        return as_tuple(row)
 
     def _target(self, row, msg) -> None:
         row["orig_clordid"] = self._clordid(msg, 41)
@@ -216,13 +251,13 @@ class FixApplication:
         if order_id.isdigit():
             row["order_id"] = int(order_id)
 
-    def cancel(self, sid: int, msg) -> np.ndarray:
+    def cancel(self, sid: int, msg) -> tuple:
         row = self._row(CommandKind.CANCEL, sid, self._clordid(msg))
         self._target(row, msg)
-        self.pending[(sid, bytes(row["clordid"][0]))] = b"1"
-        return row
+        self.pending[(sid, row["clordid"])] = b"1"
+        return as_tuple(row)
 
-    def replace(self, sid: int, msg) -> np.ndarray:
+    def replace(self, sid: int, msg) -> tuple:
         row = self._row(CommandKind.REPLACE, sid, self._clordid(msg))
         self._target(row, msg)
         inst = self._instrument(msg)
@@ -232,18 +267,18 @@ class FixApplication:
         if 99 in msg:
             row["stop_price"] = msg.get_fixed(99, pg.decimals, pg.step)
         row["qty"] = msg.get_fixed(38, qg.decimals, qg.step)
-        self.pending[(sid, bytes(row["clordid"][0]))] = b"2"
-        return row
+        self.pending[(sid, row["clordid"])] = b"2"
+        return as_tuple(row)
 
-    def status(self, sid: int, msg) -> np.ndarray:
+    def status(self, sid: int, msg) -> tuple:
         row = self._row(CommandKind.STATUS_REQUEST, sid, b"")
         row["orig_clordid"] = self._clordid(msg)
         order_id = msg.get_bytes(37, b"")
         if order_id.isdigit():
             row["order_id"] = int(order_id)
-        return row
+        return as_tuple(row)
 
-    def mass_cancel(self, sid: int, msg) -> np.ndarray:
+    def mass_cancel(self, sid: int, msg) -> tuple:
         kind = msg.get_bytes(530)
         row = self._row(CommandKind.MASS_CANCEL, sid, self._clordid(msg))
         row["instrument"] = -1
@@ -255,8 +290,8 @@ class FixApplication:
             row["scope"], row["account"] = Scope.ACCOUNT, self._account(sid, msg)
         else:
             row["scope"] = Scope.SESSION
-        self.pending[(sid, bytes(row["clordid"][0]))] = kind
-        return row
+        self.pending[(sid, row["clordid"])] = kind
+        return as_tuple(row)
 
     HANDLERS = {b"D": new_order, b"F": cancel, b"G": replace, b"H": status, b"q": mass_cancel}
 
@@ -297,7 +332,9 @@ class FixApplication:
 
     def send_event(self, session, ev, kind: int) -> None:
         if kind in EXEC_TYPE_44:
-            self.send(session, b"8", self.execution_report(session, ev, kind))
+            fix42 = session.settings.begin_string == "FIX.4.2"
+            session.send_template(self.er_template(fix42, ev[INSTRUMENT]),
+                                  self.execution_report(fix42, ev, kind))
         elif kind == EventKind.CANCEL_REJECTED:
             response_to = self.pending.pop((ev[SESSION], ev[CLORDID]), b"1")
             oid = ev[ORDER_ID]
@@ -311,49 +348,52 @@ class FixApplication:
             self.send(session, b"r", [(11, ev[CLORDID]), (530, request), (531, request),
                                       (533, str(ev[QTY]).encode())])
 
-    def execution_report(self, session, ev, kind: int) -> list[tuple[int, bytes]]:
+    def er_template(self, fix42: bool, inst: int):
+        """The ExecutionReport layout for a FIX version and an instrument's decimals, compiled
+        once (the codec's fast path); absent optional fields are None in the values."""
+        t = self._templates.get((fix42, inst))
+        if t is None:
+            known = 0 <= inst < len(self.symbols)
+            pd = self.price_grid[inst].decimals if known else 0
+            qd = self.qty_grid[inst].decimals if known else 0
+            t = session_template(b"8", [
+                (37, "bytes"), (11, "bytes"), (41, "bytes"), (17, "int")]
+                + ([(20, "bytes")] if fix42 else []) + [
+                (150, "bytes"), (39, "bytes"), (1, "bytes"), (55, "bytes"), (54, "bytes"),
+                (38, "fixed", qd), (40, "bytes"), (44, "fixed", pd), (99, "fixed", pd),
+                (59, "bytes"), (31, "fixed", pd), (32, "fixed", qd), (151, "fixed", qd),
+                (14, "fixed", qd), (6, "fixed", pd), (103, "int"), (58, "bytes"),
+                (60, "timestamp", 3 if fix42 else 6)])
+            self._templates[(fix42, inst)] = t
+        return t
+
+    def execution_report(self, fix42: bool, ev, kind: int) -> tuple:
+        """Values for er_template(fix42, instrument), in its field order."""
         inst = ev[INSTRUMENT]
         known = 0 <= inst < len(self.symbols)
-        pg = self.price_grid[inst] if known else Grid(0, 1)
-        qg = self.qty_grid[inst] if known else Grid(0, 1)
-        fix42 = session.settings.begin_string == "FIX.4.2"
+        ps = self.price_grid[inst].step if known else 1
+        qs = self.qty_grid[inst].step if known else 1
         if kind in (EventKind.CANCELLED, EventKind.REPLACED):
             self.pending.pop((ev[SESSION], ev[CLORDID]), None)
         exec_type = (EXEC_TYPE_42 if fix42 else EXEC_TYPE_44)[kind]
         if fix42 and kind == EventKind.TRADE:
             exec_type = b"2" if ev[STATE] == OrderState.FILLED else b"1"
-        fields = [(37, str(ev[ORDER_ID]).encode() if ev[ORDER_ID] else b"NONE"),
-                  (11, ev[CLORDID] or b"NONE")]
-        if ev[ORIG_CLORDID]:
-            fields.append((41, ev[ORIG_CLORDID]))
-        fields.append((17, str(ev[EXEC_ID]).encode()))
-        if fix42:
-            fields.append((20, b"0"))
-        fields += [(150, exec_type), (39, ORD_STATUS[ev[STATE]])]
-        if 0 <= ev[ACCOUNT] < len(self.account_names):
-            fields.append((1, self.account_names[ev[ACCOUNT]]))
-        fields += [(55, self.symbols[inst] if known else b"?"),
-                   (54, b"1" if ev[SIDE] == 1 else b"2"),
-                   (38, qg.text(ev[QTY]))]
-        if ev[ORD_TYPE] in ORD_TYPE_OUT:
-            fields.append((40, ORD_TYPE_OUT[ev[ORD_TYPE]]))
-        if ev[PRICE]:
-            fields.append((44, pg.text(ev[PRICE])))
-        if ev[STOP_PX]:
-            fields.append((99, pg.text(ev[STOP_PX])))
-        if ev[TIF] in TIF_OUT:
-            fields.append((59, TIF_OUT[ev[TIF]]))
-        if kind == EventKind.TRADE or (kind == EventKind.RESTATED and ev[LAST_QTY]):
-            if kind == EventKind.TRADE:
-                fields += [(31, pg.text(ev[LAST_PX])), (32, qg.text(ev[LAST_QTY]))]
-        fields += [(151, qg.text(ev[LEAVES])), (14, qg.text(ev[CUM])), (6, pg.text(ev[AVG_PX]))]
-        if kind == EventKind.REJECTED:
-            fields += [(103, str(reasons.ord_rej_reason(ev[REASON])).encode()),
-                       (58, reasons.text(ev[REASON]).encode())]
-        elif ev[REASON]:
-            fields.append((58, reasons.text(ev[REASON]).encode()))
-        fields.append((60, ev[TS]))     # TransactTime: ts_ns, formatted by send()
-        return fields
+        trade = kind == EventKind.TRADE
+        rejected = kind == EventKind.REJECTED
+        head = (str(ev[ORDER_ID]).encode() if ev[ORDER_ID] else b"NONE", ev[CLORDID] or b"NONE",
+                ev[ORIG_CLORDID] or None, ev[EXEC_ID])
+        return head + ((b"0",) if fix42 else ()) + (
+            exec_type, ORD_STATUS[ev[STATE]],
+            self.account_names[ev[ACCOUNT]] if 0 <= ev[ACCOUNT] < len(self.account_names) else None,
+            self.symbols[inst] if known else b"?", b"1" if ev[SIDE] == 1 else b"2",
+            ev[QTY] * qs, ORD_TYPE_OUT.get(ev[ORD_TYPE]),
+            ev[PRICE] * ps if ev[PRICE] else None, ev[STOP_PX] * ps if ev[STOP_PX] else None,
+            TIF_OUT.get(ev[TIF]),
+            ev[LAST_PX] * ps if trade else None, ev[LAST_QTY] * qs if trade else None,
+            ev[LEAVES] * qs, ev[CUM] * qs, ev[AVG_PX] * ps,
+            reasons.ord_rej_reason(ev[REASON]) if rejected else None,
+            reasons.text(ev[REASON]).encode() if ev[REASON] else None,
+            ev[TS])
 
     # -- the one call into the session layer ---------------------------------------------------
     def send(self, session, msg_type: bytes, fields: list[tuple[int, object]]) -> None:
