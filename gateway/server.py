@@ -89,7 +89,7 @@ class Server:
         self.sequencer = Sequencer(self.engine, self.journal, clock_ns=self.clock_ns)
         self._snapshot_seq = recovery.snapshot_seq
         self._snapshot_time = time.monotonic()
-        self._snapshot_task: asyncio.Task | None = None
+        self._snapshot_busy = False
         if cfg.snapshot_every_commands or cfg.snapshot_every_s:
             self.loop.call_later(SNAPSHOT_POLL_S, self._snapshot_tick)
         self.accepting = True
@@ -105,14 +105,14 @@ class Server:
         if self._stopped.is_set():
             return
         self.loop.call_later(SNAPSHOT_POLL_S, self._snapshot_tick)
-        if self._snapshot_task is not None or not self.accepting:
+        if self._snapshot_busy or not self.accepting:
             return
         cfg = self.config
         new = self.sequencer.next_seq - 1 - self._snapshot_seq
         if new > 0 and ((cfg.snapshot_every_commands and new >= cfg.snapshot_every_commands) or
                         (cfg.snapshot_every_s
                          and time.monotonic() - self._snapshot_time >= cfg.snapshot_every_s)):
-            self._snapshot_task = self.loop.create_task(self.take_snapshot())
+            self.loop.create_task(self.take_snapshot())
 
     async def take_snapshot(self) -> Path | None:
         """Snapshot the engine as it is now, covering every command applied so far; write it
@@ -120,7 +120,11 @@ class Server:
         then keep two snapshots and prune the journal segments they cover.  The state is copied
         on the loop thread between commands (about 0.25 s per million orders); waiting, writing
         and pruning happen on an executor thread.  Returns the file, or None (logged) when the
-        journal failed first or the write failed."""
+        journal failed first, the write failed, or another snapshot is being taken."""
+        if self._snapshot_busy:
+            log.info("snapshot not started: the previous one is still being written")
+            return None
+        self._snapshot_busy = True
         seq = self.sequencer.next_seq - 1
         t0 = time.perf_counter()
         try:
@@ -135,7 +139,7 @@ class Server:
             log.error("snapshot of sequence %d not written: %s", seq, e)
             return None
         finally:
-            self._snapshot_task = None
+            self._snapshot_busy = False
         self._snapshot_seq = seq
         self._snapshot_time = time.monotonic()
         log.info("snapshot %s: %d orders, %.1f MB, state copied in %.3f s; pruned %d snapshots, "

@@ -122,6 +122,22 @@ def test_a_snapshot_not_durable_in_time_is_dropped(tmp_path, caplog):
     asyncio.run(scenario())
 
 
+def test_one_snapshot_at_a_time(tmp_path):
+    cfg = demo_config(tmp_path, snapshot_every_commands=0, snapshot_every_s=0)
+
+    async def scenario():
+        server = Server(cfg)
+        server.recover()
+        server.submit(orders(10, 0))
+        first = asyncio.ensure_future(server.take_snapshot())
+        await asyncio.sleep(0)                 # it has copied the state and waits to write it
+        assert await server.take_snapshot() is None
+        assert (await first).name == snapshot.snapshot_name(10)
+        await server.stop()
+
+    asyncio.run(scenario())
+
+
 def test_a_damaged_newest_snapshot_falls_back_at_start(tmp_path, caplog):
     cfg = demo_config(tmp_path, snapshot_every_commands=0, snapshot_every_s=0)
 
