@@ -14,6 +14,7 @@ from ordex.gateway.binary.soup import Listener
 log = logging.getLogger("ordex.binary")
 
 STORE_SYNC_S = 0.02
+FEED_SNDBUF = 1 << 20    # a subscriber's kernel send buffer: enough for bursts, bounded
 
 
 class BinaryGateway:
@@ -55,7 +56,8 @@ class BinaryGateway:
             self.feed.load_book(server.engine)
             self.market_data = Listener("itch", self.feed, heartbeat_ms=s.heartbeat_ms,
                                         idle_timeout_s=s.idle_timeout_s,
-                                        max_buffer_bytes=s.max_buffer_bytes)
+                                        max_buffer_bytes=s.max_buffer_bytes,
+                                        sndbuf=min(max(s.max_buffer_bytes, 1 << 16), FEED_SNDBUF))
             await self.market_data.serve(*s.feed_listen)
             log.info("ITCH 5.0 feed listening on %s:%d (%d resting orders)", s.feed_listen[0],
                      self.market_data.port, len(self.feed.orders))

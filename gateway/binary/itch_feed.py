@@ -185,7 +185,8 @@ class ItchFeed:
             sub.backlog.append(data)
             sub.backlog_bytes += len(data)
             if sub.backlog_bytes > self._max_buffer:
-                conn.close(f"feed backlog above {self._max_buffer} bytes during the snapshot")
+                conn.close(f"feed backlog above {self._max_buffer} bytes during the snapshot",
+                           abort=True)
                 return False
             return True
         conn.write(data)         # closes the connection when its buffer is over the bound

@@ -719,24 +719,32 @@ class OuchGateway:
                 msg[j] = M_REJECTED
                 user.terms.pop(int(refs[j]), None)
         special = np.flatnonzero(kind == EventKind.MASS_CANCEL_DONE)
-        packets, count = codecs.encode(self, ev, msg, refs, echo)
-        extra = []
+        packets, ends, count = codecs.encode(self, ev, msg, refs, echo)
+        extra: list[tuple[int, bytes]] = []     # (after event index, packet)
         for j in special.tolist():
             req = user.mass_cancels.pop(bytes(ev["clordid"][j]), None)
             if req is not None:
-                extra.append(codecs.mass_cancel_report(self.clock.since_midnight(int(ev["ts_ns"][j])),
-                                                       req[0], req[1], int(ev["qty"][j])))
+                extra.append((j, codecs.mass_cancel_report(
+                    self.clock.since_midnight(int(ev["ts_ns"][j])), req[0], req[1],
+                    int(ev["qty"][j]))))
         last_seq = int(seq[-1])
         while user.quote_acks and user.quote_acks[0][0] <= last_seq:
-            _, quote_id, entries = user.quote_acks.popleft()
-            extra.append(codecs.quote_ack(self.clock.since_midnight(int(ev["ts_ns"][-1])),
-                                          quote_id, b"A", 0, entries))
+            ack_seq, quote_id, entries = user.quote_acks.popleft()
+            j = int(np.searchsorted(seq, ack_seq, side="right")) - 1
+            extra.append((j, codecs.quote_ack(self.clock.since_midnight(int(ev["ts_ns"][j])),
+                                              quote_id, b"A", 0, entries)))
         trades = np.flatnonzero(kind == EventKind.TRADE)
         tripped = self._protection(user, ev, trades) if len(trades) else None
         if tripped is not None:
-            extra.append(tripped)
+            extra.append((n - 1, tripped))
         if extra:
-            packets = packets + b"".join(extra)
+            parts, at = [], 0
+            for j, pkt in sorted(extra, key=lambda x: x[0]):
+                cut = int(ends[j]) if len(ends) else 0
+                parts += [packets[at:cut], pkt]
+                at = cut
+            parts.append(packets[at:])
+            packets = b"".join(parts)
             count += len(extra)
         if count:
             self._emit(user, packets, count)
@@ -897,32 +905,34 @@ class _Codecs:
         return self._packet(self._reset, b"r", ts)
 
     def encode(self, gw: OuchGateway, ev: np.ndarray, msg: np.ndarray, refs: np.ndarray,
-               echo: np.ndarray) -> tuple[bytes, int]:
-        """Sequenced Data packets for the events with a reply, in event order."""
+               echo: np.ndarray) -> tuple[bytes, np.ndarray, int]:
+        """Sequenced Data packets for the events with a reply, in event order; with the byte
+        offset where each event's reply (if any) ends, for splicing other messages in."""
         present = np.unique(msg)
         present = present[present != 0]
         if not len(present):
-            return b"", 0
+            return b"", np.zeros(len(msg), dtype=np.int64), 0
         ts = gw.clock.since_midnight_array(ev["ts_ns"])
         parts = {}
+        sizes = np.zeros(len(msg), dtype=np.int64)
         for m in present.tolist():
             idx = np.flatnonzero(msg == m)
-            parts[m] = (idx, self._records(m, ev[idx], refs[idx], echo[idx], ts[idx]))
+            recs = self._records(m, ev[idx], refs[idx], echo[idx], ts[idx])
+            parts[m] = (idx, recs)
+            sizes[idx] = recs.dtype.itemsize
+        ends = np.cumsum(sizes)
         if len(parts) == 1:
             (idx, recs), = parts.values()
-            return recs.tobytes(), len(idx)
-        sizes = np.zeros(len(msg), dtype=np.int64)
-        for m, (idx, recs) in parts.items():
-            sizes[idx] = recs.dtype.itemsize
-        offsets = np.cumsum(sizes) - sizes
-        out = np.empty(int(sizes.sum()), dtype=np.uint8)
+            return recs.tobytes(), ends, len(idx)
+        offsets = ends - sizes
+        out = np.empty(int(ends[-1]), dtype=np.uint8)
         count = 0
         for m, (idx, recs) in parts.items():
             width = recs.dtype.itemsize
             out[(offsets[idx][:, None] + np.arange(width)).reshape(-1)] = \
                 recs.view(np.uint8).reshape(-1)
             count += len(idx)
-        return out.tobytes(), count
+        return out.tobytes(), ends, count
 
     def _records(self, m: int, ev, refs, echo, ts) -> np.ndarray:
         dt = self.framed[m]

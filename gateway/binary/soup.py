@@ -14,12 +14,14 @@ Heartbeats (one timer per listener, `Listener.tick`): a Server Heartbeat goes ou
 heartbeat_ms without output; a connection without any inbound packet for idle_timeout_s is
 closed.  Output is bounded: when the bytes waiting in a connection's transport exceed
 max_buffer_bytes, the connection is closed (the application's on_close then runs, e.g. cancel on
-disconnect) instead of letting memory grow.
+disconnect) instead of letting memory grow; a listener may also fix the kernel's send buffer
+per connection (the feed does), so that the kernel cannot hold megabytes for a stalled reader.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from collections.abc import Callable
 
@@ -128,8 +130,9 @@ class SoupConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
-                import socket
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.listener.sndbuf:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.listener.sndbuf)
             except OSError:
                 pass
         self.listener.connections.add(self)
@@ -230,8 +233,10 @@ class SoupConnection(asyncio.Protocol):
         self.transport.write(data)
         self.last_out = self.loop.time()
         if self.transport.get_write_buffer_size() > self.listener.max_buffer_bytes:
+            log.warning("%s: output buffer above %d bytes: disconnecting a client that does not "
+                        "read fast enough", self, self.listener.max_buffer_bytes)
             self.close(f"output buffer above {self.listener.max_buffer_bytes} bytes "
-                       "(client not reading fast enough)")
+                       "(client not reading fast enough)", abort=True)
 
     def fail(self, why: str) -> None:
         """A protocol error: explain with a Debug packet, then close."""
@@ -242,13 +247,18 @@ class SoupConnection(asyncio.Protocol):
             self.transport.write(debug(why))
         self.close(f"protocol error: {why}")
 
-    def close(self, why: str) -> None:
+    def close(self, why: str, abort: bool = False) -> None:
+        """Close after what is buffered was sent, or at once (abort: a reader that does not
+        keep up would otherwise hold the buffer forever)."""
         if self.state == CLOSED and (self.transport is None or self.transport.is_closing()):
             return
         if not self.close_reason:
             self.close_reason = why
         if self.transport is not None:
-            self.transport.close()
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
 
     def end_session(self) -> None:
         """Server stopping: End of Session, then close."""
@@ -265,13 +275,14 @@ class Listener:
     """A TCP listener whose connections speak SoupBinTCP to `app`, with the heartbeat timer."""
 
     def __init__(self, name: str, app, *, heartbeat_ms: int = 1000, idle_timeout_s: float = 15.0,
-                 max_buffer_bytes: int = 8 << 20):
+                 max_buffer_bytes: int = 8 << 20, sndbuf: int = 0):
         self.name = name
         self.app = app
         self.loop = asyncio.get_running_loop()
         self.heartbeat_s = heartbeat_ms / 1000.0
         self.idle_timeout_s = idle_timeout_s
         self.max_buffer_bytes = max_buffer_bytes
+        self.sndbuf = sndbuf          # kernel send buffer per connection (0: the OS autotunes)
         self.connections: set[SoupConnection] = set()
         self.server: asyncio.AbstractServer | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -289,7 +300,9 @@ class Listener:
         now = self.loop.time()
         for conn in list(self.connections):
             if now - conn.last_in > self.idle_timeout_s:
-                conn.fail(f"no packet for {self.idle_timeout_s:g} s")
+                # a silent peer may not read either: say why, then do not wait for it
+                conn.write(debug(f"no packet for {self.idle_timeout_s:g} s"))
+                conn.close(f"idle for {self.idle_timeout_s:g} s", abort=True)
             elif conn.state == ACTIVE and now - conn.last_out >= self.heartbeat_s:
                 conn.write(SERVER_HEARTBEAT)
         self._schedule()

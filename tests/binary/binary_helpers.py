@@ -72,9 +72,12 @@ async def start(cfg):
 
 
 async def ouch(gw, user: str = "MM1", sequence: int = 0, dialect: str = "nasdaq") -> OuchClient:
+    """A logged-in client; what the server replayed before its System Event is in c.replayed."""
     c = await OuchClient.connect("127.0.0.1", gw.port, dialect=dialect)
     await c.login(user, PASSWORD, sequence=sequence)
-    await c.expect("SystemEvent")
+    c.replayed = []
+    while (m := await c.next())["type"] != "SystemEvent":
+        c.replayed.append(m)
     return c
 
 
