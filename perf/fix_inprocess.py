@@ -4,16 +4,16 @@ loopback client in the same loop, and the stages of the path callable one by one
 
     rig = InProcessRig(workdir, durability="none")
     rig.round_trip(rig.new_orders(200))     # 200 NewOrderSingles in, until their 200 acks are out
-    msgs = rig.parse(rig.detached_orders(200)); rows = rig.translate(msgs); rig.submit(rows)
+    msgs = rig.parse(rig.detached_orders(200)); rig.translate(msgs); rig.submit()
     rig.report(rig.captured_events(200)); rig.drain()
     rig.close()
 
 The stages, in the order an order meets them (the rest of the round trip is the session layer,
 the event loop, the journal's hand-offs and the sockets):
     parse      FixParser.parse with the session's dictionary validation
-    translate  FixApplication.new_order: message -> COMMAND_DTYPE row
-    submit     Server.submit, one row per call as the gateway submits: sequencer stamp, journal
-               append, engine (risk, lifecycle, book, accounts), events held
+    translate  FixApplication.on_message: message -> command, queued for the iteration's batch
+    submit     FixApplication.flush: the batch to Server.submit (sequencer stamp, journal
+               append, engine: risk, lifecycle, book, accounts), events held
     report     FixApplication.on_events: engine events -> ExecutionReports through the session
                (encode, message store, output buffer)
 """
@@ -152,14 +152,18 @@ class InProcessRig:
         msgs, _ = self.parser.parse(data)
         return msgs
 
-    def translate(self, msgs: list) -> list[np.ndarray]:
-        return [self.app.new_order(self.sid, m) for m in msgs]
+    def translate(self, msgs: list) -> None:
+        """Hand the messages to the application as the session does (Application.on_message):
+        each is translated into a command and queued for the next batch."""
+        session, on_message = self.app.live[self.sid], self.app.on_message
+        for m in msgs:
+            on_message(session, m)
 
-    def submit(self, rows: list[np.ndarray]) -> None:
-        """Server.submit each row; their events go out when the loop next runs (drain())."""
-        submit = self.server.submit
-        for row in rows:
-            submit(row)
+    def submit(self) -> None:
+        """Submit the queued commands as the application does at the end of a loop iteration:
+        one batch to Server.submit (sequencer, journal append, engine).  Their events go out
+        when the loop next runs (drain())."""
+        self.app.flush()
 
     def captured_events(self, n: int) -> np.ndarray:
         """The engine events of n fresh orders of the mix (sent through the whole path once)."""
