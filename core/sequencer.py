@@ -27,12 +27,14 @@ class ReplayError(ValueError):
 
 class Sequencer:
     def __init__(self, engine, journal=None, clock_ns: Callable[[], int] = time.time_ns,
-                 next_seq: int = 1):
+                 next_seq: int = 1, last_ts_ns: int = 0):
+        """last_ts_ns: the ts_ns of the last journaled command, so that time never goes backwards
+        across a restart either (the clock may have been stepped back meanwhile)."""
         self.engine = engine
         self.journal = journal
         self.clock_ns = clock_ns
         self._next_seq = journal.next_seq if journal is not None else next_seq
-        self._last_ts = 0
+        self._last_ts = last_ts_ns
 
     @property
     def next_seq(self) -> int:
@@ -85,6 +87,7 @@ def replay(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 
     payload.  on_events, if given, receives each chunk's events (replay tests hash them)."""
     size = COMMAND_DTYPE.itemsize
     buf = bytearray()
+    stamps: list[tuple[int, int]] = []
     count = 0
     expected = None
     for seq, rtype, ts_ns, payload in records:
@@ -95,16 +98,24 @@ def replay(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 
             raise ReplayError(f"record {seq}: expected sequence {expected}")
         expected = seq + 1
         buf += payload
+        stamps.append((seq, ts_ns))
         if len(buf) >= chunk * size:
-            count += _apply(engine, buf, on_events)
+            count += _apply(engine, buf, stamps, on_events)
             buf.clear()
+            stamps.clear()
     if buf:
-        count += _apply(engine, buf, on_events)
+        count += _apply(engine, buf, stamps, on_events)
     return count
 
 
-def _apply(engine, buf: bytearray, on_events) -> int:
+def _apply(engine, buf: bytearray, stamps: list[tuple[int, int]], on_events) -> int:
     rows = np.frombuffer(bytes(buf), dtype=COMMAND_DTYPE).copy()
+    expected = np.array(stamps, dtype=np.int64)
+    mismatch = np.flatnonzero((rows["seq"] != expected[:, 0]) | (rows["ts_ns"] != expected[:, 1]))
+    if len(mismatch):
+        i = int(mismatch[0])
+        raise ReplayError(f"record {stamps[i][0]}: its payload says seq {rows['seq'][i]}, "
+                          f"ts_ns {rows['ts_ns'][i]}; the record says ts_ns {stamps[i][1]}")
     engine.apply(rows)
     if on_events is not None:
         on_events(engine.events_array())

@@ -156,12 +156,15 @@ def prune_snapshots(directory: Path | str, keep: int = KEEP,
     return removed
 
 
-def prune(directory: Path | str, journal, keep: int = KEEP) -> tuple[list[Path], list[Path]]:
-    """prune_snapshots, then let the journal delete the segments that the oldest kept snapshot
-    covers.  Returns (snapshots removed, segments removed)."""
+def prune(directory: Path | str, journal, keep: int = KEEP,
+          prune_journal: bool = False) -> tuple[list[Path], list[Path]]:
+    """prune_snapshots, then (only with prune_journal) let the journal delete the segments that the
+    oldest kept snapshot covers.  The journal is the audit trail (`ordex audit`, `trades`,
+    `reconcile` replay it from the start), so deleting it is an explicit operator choice.
+    Returns (snapshots removed, segments removed)."""
     removed = prune_snapshots(directory, keep)
     kept = list_snapshots(directory)
-    segments = journal.prune(kept[0][0] + 1) if kept else []
+    segments = journal.prune(kept[0][0] + 1) if kept and prune_journal else []
     return removed, segments
 
 

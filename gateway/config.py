@@ -28,7 +28,7 @@ _TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "r
         "admin", "binary"}
 _SERVER = {"data_dir", "log_level", "timer_interval_ms"}
 _JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb", "snapshot_every_commands",
-            "snapshot_every_s"}
+            "snapshot_every_s", "prune_after_snapshot"}
 _ENGINE = {"max_orders"}
 _REFERENCE = {"instruments", "accounts"}
 _FIX = {"listen", "store_dir", "max_message_size", "session", "tls_cert", "tls_key"}
@@ -122,6 +122,7 @@ class Config:
     # [journal] engine snapshots every N commands or T seconds, whichever first (0: never)
     snapshot_every_commands: int = 1_000_000
     snapshot_every_s: int = 300
+    prune_journal: bool = False      # delete journal segments a kept snapshot covers (audit trail!)
 
 
 def _table(src: str, doc: dict, name: str, allowed: set[str]) -> dict:
@@ -236,6 +237,7 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
         snapshot_every_commands=_get(source, "journal", journal, "snapshot_every_commands", int,
                                      1_000_000, minimum=0),
         snapshot_every_s=_get(source, "journal", journal, "snapshot_every_s", int, 300, minimum=0),
+        prune_journal=_get(source, "journal", journal, "prune_after_snapshot", bool, False),
         max_orders=_get(source, "engine", engine, "max_orders", int, 1 << 20, minimum=16),
         reference=ReferenceData(),
         fix_listen=_listen(source, listen) if listen else None,

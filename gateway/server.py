@@ -86,7 +86,9 @@ class Server:
         self.engine = recovery.engine
         self.recovered_commands = recovery.replayed
         self.recovered_snapshot_seq = recovery.snapshot_seq
-        self.sequencer = Sequencer(self.engine, self.journal, clock_ns=self.clock_ns)
+        last = list(self.journal.read(self.journal.next_seq - 1)) if self.journal.next_seq > 1 else []
+        self.sequencer = Sequencer(self.engine, self.journal, clock_ns=self.clock_ns,
+                                   last_ts_ns=last[-1][2] if last else 0)
         self._snapshot_seq = recovery.snapshot_seq
         self._snapshot_time = time.monotonic()
         self._snapshot_busy = False
@@ -149,7 +151,8 @@ class Server:
 
     def _write_snapshot(self, seq: int, data: bytes):
         path = snapshot.write_snapshot(self.snapshot_dir, seq, data)
-        return path, snapshot.prune(self.snapshot_dir, self.journal)
+        return path, snapshot.prune(self.snapshot_dir, self.journal,
+                                    prune_journal=self.config.prune_journal)
 
     async def start(self) -> None:
         self.recover()

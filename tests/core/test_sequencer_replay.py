@@ -85,3 +85,29 @@ def test_journaled_commands_are_readable_and_filterable_by_account(tmp_path, cap
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == expected
     assert all("kind=NEW_ORDER" in line and f"account={account} " in line for line in lines)
+
+
+def test_replay_refuses_a_payload_that_contradicts_its_record():
+    rows = unsequenced_commands(3)[:2].copy()
+    rows["seq"], rows["ts_ns"] = (1, 2), (10, 20)
+    eng = Engine(reference_data(), max_orders=64)
+    good = [(1, RECORD_COMMAND, 10, rows[0].tobytes()), (2, RECORD_COMMAND, 20, rows[1].tobytes())]
+    assert replay(eng, good) == 2
+    bad = [(1, RECORD_COMMAND, 10, rows[0].tobytes()), (2, RECORD_COMMAND, 21, rows[1].tobytes())]
+    with pytest.raises(ReplayError, match="record 2: its payload says seq 2, ts_ns 20"):
+        replay(Engine(reference_data(), max_orders=64), bad)
+
+
+def test_time_never_goes_backwards_across_a_restart(tmp_path):
+    rows = unsequenced_commands(5)[:3].copy()
+    with Journal.open(tmp_path / "j", JournalConfig(durability="none")) as journal:
+        Sequencer(Engine(reference_data(), max_orders=64), journal, clock_ns=lambda: 5_000).submit(rows[:1])
+        journal.flush()
+        journal.wait_durable(1, timeout=10)
+    with Journal.open(tmp_path / "j", JournalConfig(durability="none")) as journal:
+        last = list(journal.read(journal.next_seq - 1))[-1][2]
+        seq = Sequencer(Engine(reference_data(), max_orders=64), journal, clock_ns=lambda: 1_000,
+                        last_ts_ns=last)                  # the clock was stepped back
+        more = rows[1:2].copy()
+        seq.submit(more)
+        assert int(more["ts_ns"][0]) == 5_000

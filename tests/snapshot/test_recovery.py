@@ -169,7 +169,7 @@ def test_pruning_keeps_two_snapshots_and_the_tail_the_older_needs(tmp_path, capl
     run, live = live_run(tmp_path, n=2220, snapshot_at=(370, 740, 1110, 1480),
                          segment_bytes=8192)
     with run.open_journal() as journal:
-        removed, segments = snap.prune(run.snap_dir, journal)
+        removed, segments = snap.prune(run.snap_dir, journal, prune_journal=True)
         assert [p.name for p in removed] == [snap.snapshot_name(370), snap.snapshot_name(740)]
         assert segments, "segments before the older kept snapshot should go"
         segs = list_segments(run.journal_dir)
@@ -286,3 +286,14 @@ def test_columnar_replay_refuses_records_that_are_not_commands(tmp_path):
     with pytest.raises(ReplayError, match="record 3: type 7"):
         snap.replay_journal(eng, tmp_path / "j", 3)
     assert snap.replay_journal(eng, tmp_path / "j", 4) == 0
+
+
+def test_by_default_pruning_keeps_the_whole_journal(tmp_path):
+    """The journal is the audit trail: without prune_journal only old snapshots go."""
+    run, live = live_run(tmp_path, n=2220, snapshot_at=(370, 740, 1110, 1480),
+                         segment_bytes=8192)
+    before = list_segments(run.journal_dir)
+    with run.open_journal() as journal:
+        removed, segments = snap.prune(run.snap_dir, journal)
+    assert len(removed) == 2 and segments == []
+    assert list_segments(run.journal_dir) == before

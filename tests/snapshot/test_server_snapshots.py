@@ -172,7 +172,8 @@ def test_a_damaged_newest_snapshot_falls_back_at_start(tmp_path, caplog):
 
 def test_config_keys(tmp_path):
     text = config_mod.default_text().replace(
-        "[journal]\n", "[journal]\nsnapshot_every_commands = 5000\nsnapshot_every_s = 0\n", 1)
+        "snapshot_every_commands = 1000000", "snapshot_every_commands = 5000").replace(
+        "snapshot_every_s = 300", "snapshot_every_s = 0")
     cfg = config_mod.parse(text, base_dir=tmp_path)
     assert (cfg.snapshot_every_commands, cfg.snapshot_every_s) == (5000, 0)
     default = config_mod.parse(config_mod.default_text(), base_dir=tmp_path)
