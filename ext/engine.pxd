@@ -1,7 +1,7 @@
 # The engine's C layout.  Behaviour: engine.pyi.  The numeric codes mirror the Python definitions
 # in core/commands.py, core/events.py, core/lifecycle.py and core/reasons.py; engine.pyx checks at
 # import that every mirrored value agrees, so the Python modules stay the one source of truth.
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from ordex.ext.book cimport OrderBook
 from ordex.ext.idmap cimport IdMap
@@ -243,11 +243,14 @@ ctypedef struct ESession:
     bint kill
 
 
-ctypedef struct ClEntry:   # (session, clordid) -> order id, forever
-    uint64_t hash
+# (session, clordid) -> order id, forever.  Probing touches only the 8-byte slots; the keys live
+# in an append-only arena that is read on a tag match (and sequentially when the table grows).
+ctypedef struct ClSlot:
+    uint32_t tag        # high half of the key's hash | 1; 0 marks a free slot
+    int32_t key         # index into cl_keys
+ctypedef struct ClKey:
     int64_t order_id
     int32_t session
-    int32_t used
     char clordid[CLORDID_LEN]
 
 
@@ -320,7 +323,9 @@ cdef class Engine:
     cdef int64_t* fees             # [currency]
     cdef int64_t* initial_cash     # [currency], for check_invariants
     cdef int64_t* initial_pos      # [instrument]
-    cdef ClEntry* cl
+    cdef ClSlot* cl
+    cdef ClKey* cl_keys
+    cdef int64_t cl_keys_cap
     cdef int64_t cl_mask
     cdef int64_t cl_count
     cdef EEvent* events
@@ -340,6 +345,8 @@ cdef class Engine:
     cdef int64_t* _zeros64(self, Py_ssize_t n) except NULL
     cdef int64_t cl_find(self, int32_t session, const char* clordid) noexcept
     cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1
+    cdef inline void cl_place(self, int32_t key) noexcept
+    cdef int cl_grow_to(self, int64_t capacity) except -1
     cdef EEvent* emit(self, uint8_t kind) except NULL
     cdef EEvent* emit_order(self, uint8_t kind, EOrder* o, uint16_t reason) except NULL
     cdef EEvent* emit_command(self, uint8_t kind, ECommand* c, int64_t order_id, uint16_t reason) except NULL

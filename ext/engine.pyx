@@ -215,12 +215,15 @@ cdef class Engine:
         self.acct_kill = <uint8_t*>PyMem_Malloc(self.n_acct)
         self.acct_short = <uint8_t*>PyMem_Malloc(self.n_acct)
         self.cl_mask = 1024 - 1
-        self.cl = <ClEntry*>PyMem_Malloc(1024 * sizeof(ClEntry))
+        self.cl = <ClSlot*>PyMem_Calloc(1024, sizeof(ClSlot))
+        self.cl_keys_cap = 512
+        self.cl_keys = <ClKey*>PyMem_Malloc(self.cl_keys_cap * sizeof(ClKey))
         self.events_cap = 1024
         self.events = <EEvent*>PyMem_Malloc(self.events_cap * sizeof(EEvent))
         self.followups_cap = 64
         self.followups = <int64_t*>PyMem_Malloc(self.followups_cap * 2 * sizeof(int64_t))
         if (self.orders == NULL or self.instr == NULL or self.sess == NULL or self.cl == NULL
+                or self.cl_keys == NULL
                 or self.events == NULL or self.followups == NULL or self.acct_instr_ok == NULL
                 or self.touched == NULL
                 or self.sess_acct_ok == NULL or self.acct_kill == NULL or self.acct_short == NULL):
@@ -231,7 +234,6 @@ cdef class Engine:
         memset(self.sess_acct_ok, 0, self.n_sess * self.n_acct)
         memset(self.acct_kill, 0, self.n_acct)
         memset(self.acct_short, 0, self.n_acct)
-        memset(self.cl, 0, 1024 * sizeof(ClEntry))
         self.free_order = NONE
         self.high_water = 0
         self.next_order_id = 1
@@ -313,6 +315,7 @@ cdef class Engine:
         PyMem_Free(self.acct_kill)
         PyMem_Free(self.acct_short)
         PyMem_Free(self.cl)
+        PyMem_Free(self.cl_keys)
         PyMem_Free(self.events)
         PyMem_Free(self.followups)
 
@@ -321,45 +324,60 @@ cdef class Engine:
     cdef int64_t cl_find(self, int32_t session, const char* clordid) noexcept:
         """The order id recorded for (session, clordid); -1 if the pair was never used."""
         cdef uint64_t h = cl_hash(session, clordid)
+        cdef uint32_t tag = <uint32_t>(h >> 32) | 1
         cdef int64_t i = <int64_t>(h & <uint64_t>self.cl_mask)
-        cdef ClEntry* e
+        cdef ClSlot* slot
+        cdef ClKey* k
         while True:
-            e = &self.cl[i]
-            if e.hash == 0:
+            slot = &self.cl[i]
+            if slot.tag == 0:
                 return -1
-            if e.hash == h and e.session == session and memcmp(e.clordid, clordid, CLORDID_LEN) == 0:
-                return e.order_id
+            if slot.tag == tag:
+                k = &self.cl_keys[slot.key]
+                if k.session == session and memcmp(k.clordid, clordid, CLORDID_LEN) == 0:
+                    return k.order_id
             i = (i + 1) & self.cl_mask
 
-    cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1:
-        cdef ClEntry* old
-        cdef ClEntry* e
-        cdef int64_t old_cap, i, j
-        cdef uint64_t h
-        if 2 * (self.cl_count + 1) > self.cl_mask + 1:
-            old, old_cap = self.cl, self.cl_mask + 1
-            self.cl = <ClEntry*>PyMem_Malloc(2 * old_cap * sizeof(ClEntry))
-            if self.cl == NULL:
-                self.cl = old
-                raise MemoryError()
-            memset(self.cl, 0, 2 * old_cap * sizeof(ClEntry))
-            self.cl_mask = 2 * old_cap - 1
-            for j in range(old_cap):
-                if old[j].hash:
-                    i = <int64_t>(old[j].hash & <uint64_t>self.cl_mask)
-                    while self.cl[i].hash:
-                        i = (i + 1) & self.cl_mask
-                    self.cl[i] = old[j]
-            PyMem_Free(old)
-        h = cl_hash(session, clordid)
-        i = <int64_t>(h & <uint64_t>self.cl_mask)
-        while self.cl[i].hash:
+    cdef inline void cl_place(self, int32_t key) noexcept:
+        """Give arena key `key` a slot (the table has room)."""
+        cdef ClKey* k = &self.cl_keys[key]
+        cdef uint64_t h = cl_hash(k.session, k.clordid)
+        cdef int64_t i = <int64_t>(h & <uint64_t>self.cl_mask)
+        while self.cl[i].tag:
             i = (i + 1) & self.cl_mask
-        e = &self.cl[i]
-        e.hash = h
-        e.session = session
-        e.order_id = order_id
-        memcpy(e.clordid, clordid, CLORDID_LEN)
+        self.cl[i].tag = <uint32_t>(h >> 32) | 1
+        self.cl[i].key = key
+
+    cdef int cl_grow_to(self, int64_t capacity) except -1:
+        """A fresh slot array of `capacity`, filled from the arena in insertion order (a
+        sequential read: the old slots are not needed)."""
+        cdef ClSlot* table = <ClSlot*>PyMem_Calloc(capacity, sizeof(ClSlot))
+        cdef int64_t k
+        if table == NULL:
+            raise MemoryError()
+        PyMem_Free(self.cl)
+        self.cl = table
+        self.cl_mask = capacity - 1
+        for k in range(self.cl_count):
+            self.cl_place(<int32_t>k)
+        return 0
+
+    cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1:
+        cdef ClKey* keys
+        cdef ClKey* k
+        if 2 * (self.cl_count + 1) > self.cl_mask + 1:
+            self.cl_grow_to(2 * (self.cl_mask + 1))
+        if self.cl_count == self.cl_keys_cap:
+            keys = <ClKey*>PyMem_Realloc(self.cl_keys, 2 * self.cl_keys_cap * sizeof(ClKey))
+            if keys == NULL:
+                raise MemoryError()
+            self.cl_keys = keys
+            self.cl_keys_cap *= 2
+        k = &self.cl_keys[self.cl_count]
+        k.order_id = order_id
+        k.session = session
+        memcpy(k.clordid, clordid, CLORDID_LEN)
+        self.cl_place(<int32_t>self.cl_count)
         self.cl_count += 1
         return 0
 
@@ -1681,14 +1699,16 @@ cdef class Engine:
         again in this order into a table of the same capacity, linear probing puts every entry
         back in its slot (so a restored engine snapshots to the same bytes)."""
         cdef int64_t start = 0, k, j, n = 0, cap = self.cl_mask + 1
-        while self.cl[start].hash:
+        cdef ClKey* key
+        while self.cl[start].tag:
             start += 1
         for k in range(1, cap + 1):
             j = (start + k) & self.cl_mask
-            if self.cl[j].hash:
-                out[n].order_id = self.cl[j].order_id
-                out[n].session = self.cl[j].session
-                memcpy(out[n].clordid, self.cl[j].clordid, CLORDID_LEN)
+            if self.cl[j].tag:
+                key = &self.cl_keys[self.cl[j].key]
+                out[n].order_id = key.order_id
+                out[n].session = key.session
+                memcpy(out[n].clordid, key.clordid, CLORDID_LEN)
                 n += 1
         return n
 
@@ -1755,19 +1775,19 @@ cdef class Engine:
         return 0
 
     cdef int load_clordids(self, const SnapClordid* rows, int64_t n, int64_t capacity) except -1:
-        cdef int64_t k, i
-        cdef uint64_t h
-        cdef ClEntry* table
+        cdef int64_t k
         cdef const SnapClordid* r
+        cdef ClKey* keys
         if capacity < 1024 or capacity & (capacity - 1) or 2 * n > capacity:
             raise SnapshotError(f"snapshot ClOrdID table: capacity {capacity} impossible for {n} entries")
-        table = <ClEntry*>PyMem_Calloc(capacity, sizeof(ClEntry))
-        if table == NULL:
+        keys = <ClKey*>PyMem_Malloc(max(n, 512) * sizeof(ClKey))
+        if keys == NULL:
             raise MemoryError()
-        PyMem_Free(self.cl)
-        self.cl = table
-        self.cl_mask = capacity - 1
+        PyMem_Free(self.cl_keys)
+        self.cl_keys = keys
+        self.cl_keys_cap = max(n, 512)
         self.cl_count = 0
+        self.cl_grow_to(capacity)
         for k in range(n):
             r = &rows[k]
             if not (ADMIN <= r.session < self.n_sess) or not 0 <= r.order_id < self.next_order_id:
@@ -1775,14 +1795,11 @@ cdef class Engine:
                                     f"id {r.order_id} out of range")
             if self.cl_find(r.session, r.clordid) != -1:
                 raise SnapshotError(f"snapshot ClOrdID entry {k}: duplicate")
-            h = cl_hash(r.session, r.clordid)
-            i = <int64_t>(h & <uint64_t>self.cl_mask)
-            while self.cl[i].hash:
-                i = (i + 1) & self.cl_mask
-            self.cl[i].hash = h
-            self.cl[i].session = r.session
-            self.cl[i].order_id = r.order_id
-            memcpy(self.cl[i].clordid, r.clordid, CLORDID_LEN)
+            # inserted in the snapshot's slot order: linear probing puts each back in its slot
+            keys[k].order_id = r.order_id
+            keys[k].session = r.session
+            memcpy(keys[k].clordid, r.clordid, CLORDID_LEN)
+            self.cl_place(<int32_t>k)
             self.cl_count += 1
         return 0
 
