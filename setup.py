@@ -65,10 +65,25 @@ def extensions():
     )
 
 
+def packages() -> list[str]:
+    """Every package under the top-level folders (gateway.fix, gateway.binary, ...)."""
+    found = []
+    for pkg in PACKAGES:
+        for init in sorted((ROOT / pkg).rglob("__init__.py")):
+            rel = init.parent.relative_to(ROOT)
+            found.append(".".join(("ordex",) + rel.parts))
+    return found
+
+
+# Files the installed package reads at run time besides Python: Cython headers and stubs, the
+# embedded configuration, protocol docs, and the sources perf compiles on the machine it runs on.
+DATA = ["*.pxd", "*.pyi", "*.toml", "*.csv", "*.md", "py.typed", "*.c", "*.cpp",
+        "*.template", "quickfix_acceptor/*"]
+
 setup(
     package_dir={f"ordex.{pkg}": pkg for pkg in PACKAGES},
-    packages=[f"ordex.{pkg}" for pkg in PACKAGES],
-    package_data={f"ordex.{pkg}": ["*.pxd", "*.pyi", "*.toml", "*.csv", "py.typed"] for pkg in PACKAGES},
+    packages=packages(),
+    package_data={name: DATA for name in packages()},
     ext_modules=extensions(),
     zip_safe=False,
 )
