@@ -21,11 +21,11 @@ from decimal import Decimal
 
 import numpy as np
 
-from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind, OrdType, Scope, Side, Tif
+from ordex.core.commands import ADMIN_SESSION, CommandKind, OrdType, Scope, Side, Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import OrderState
 from ordex.core.reasons import Reason, text as reason_text
-from ordex.core.sequencer import RECORD_COMMAND, ReplayError
+from ordex.core import sequencer
 
 ADMIN_MARK = b"adm:"
 Records = Iterable[tuple[int, int, int, bytes]]
@@ -140,31 +140,8 @@ def replay_chunks(reference, records: Records, max_orders: int = 1 << 20, chunk:
     Records must be engine commands with consecutive sequence numbers (ReplayError otherwise)."""
     if engine_factory is None:
         from ordex.ext.engine import Engine as engine_factory
-    engine = engine_factory(reference, max_orders=max_orders)
-    size = COMMAND_DTYPE.itemsize
-    buf = bytearray()
-    expected = None
-
-    def apply() -> tuple[np.ndarray, np.ndarray]:
-        rows = np.frombuffer(bytes(buf), dtype=COMMAND_DTYPE).copy()
-        buf.clear()
-        engine.apply(rows)
-        events = engine.events_array().copy()
-        engine.clear_events()
-        return rows, events
-
-    for seq, rtype, ts_ns, payload in records:
-        if rtype != RECORD_COMMAND or len(payload) != size:
-            raise ReplayError(f"record {seq}: type {rtype} with {len(payload)} bytes is not an "
-                              f"engine command (type {RECORD_COMMAND}, {size} bytes)")
-        if expected is not None and seq != expected:
-            raise ReplayError(f"record {seq}: expected sequence {expected}")
-        expected = seq + 1
-        buf += payload
-        if len(buf) >= chunk * size:
-            yield apply()
-    if buf:
-        yield apply()
+    yield from sequencer.replay_chunks(engine_factory(reference, max_orders=max_orders), records,
+                                       chunk)
 
 
 # -- rendering ------------------------------------------------------------------------------------

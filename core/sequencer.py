@@ -10,7 +10,7 @@ server releases them to clients once the journal reports that seq durable (DESIG
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -79,16 +79,16 @@ class Sequencer:
             raise RuntimeError(f"journal gave sequence {first}, sequencer stamped {rows['seq'][0]}")
 
 
-def replay(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 65536,
-           on_events: Callable[[np.ndarray], object] | None = None) -> int:
-    """Apply journal records (seq, rtype, ts_ns, payload) to an engine, in chunks; returns how many.
+def replay_chunks(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 65536
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Apply journal records (seq, rtype, ts_ns, payload) to an engine in chunks, yielding each
+    chunk's (commands, events); the engine's event buffer is cleared after each.
 
-    Sequence numbers must be consecutive; each record's seq and ts_ns must equal those inside its
-    payload.  on_events, if given, receives each chunk's events (replay tests hash them)."""
+    Every record must be an engine command, sequence numbers consecutive, and each record's seq
+    and ts_ns equal to those inside its payload (ReplayError names the first that is not)."""
     size = COMMAND_DTYPE.itemsize
     buf = bytearray()
     stamps: list[tuple[int, int]] = []
-    count = 0
     expected = None
     for seq, rtype, ts_ns, payload in records:
         if rtype != RECORD_COMMAND or len(payload) != size:
@@ -100,15 +100,26 @@ def replay(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 
         buf += payload
         stamps.append((seq, ts_ns))
         if len(buf) >= chunk * size:
-            count += _apply(engine, buf, stamps, on_events)
+            yield _apply(engine, buf, stamps)
             buf.clear()
             stamps.clear()
     if buf:
-        count += _apply(engine, buf, stamps, on_events)
+        yield _apply(engine, buf, stamps)
+
+
+def replay(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 65536,
+           on_events: Callable[[np.ndarray], object] | None = None) -> int:
+    """Apply journal records to an engine (see replay_chunks); returns how many.  on_events, if
+    given, receives each chunk's events (replay tests hash them)."""
+    count = 0
+    for rows, events in replay_chunks(engine, records, chunk):
+        count += len(rows)
+        if on_events is not None:
+            on_events(events)
     return count
 
 
-def _apply(engine, buf: bytearray, stamps: list[tuple[int, int]], on_events) -> int:
+def _apply(engine, buf: bytearray, stamps: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     rows = np.frombuffer(bytes(buf), dtype=COMMAND_DTYPE).copy()
     expected = np.array(stamps, dtype=np.int64)
     mismatch = np.flatnonzero((rows["seq"] != expected[:, 0]) | (rows["ts_ns"] != expected[:, 1]))
@@ -117,10 +128,9 @@ def _apply(engine, buf: bytearray, stamps: list[tuple[int, int]], on_events) -> 
         raise ReplayError(f"record {stamps[i][0]}: its payload says seq {rows['seq'][i]}, "
                           f"ts_ns {rows['ts_ns'][i]}; the record says ts_ns {stamps[i][1]}")
     engine.apply(rows)
-    if on_events is not None:
-        on_events(engine.events_array())
+    events = engine.events_array()
     engine.clear_events()
-    return len(rows)
+    return rows, events
 
 
 _ENUMS = {"kind": CommandKind, "side": Side, "ord_type": OrdType, "tif": Tif, "scope": Scope}
