@@ -61,6 +61,18 @@ def _framed(name: str) -> tuple[struct.Struct, int]:
         "SystemEvent", "StockDirectory", "StockTradingAction", "AddOrder", "OrderExecuted",
         "OrderCancel", "OrderDelete", "OrderReplace", "Trade"))
 SIDE = (b" ", b"B", b"S")
+_SIDE_NP = np.array(SIDE, dtype="S1")
+_SLOW_KINDS = np.zeros(256, dtype=bool)
+_SLOW_KINDS[[REDUCED, REPLACED, REPLENISHED]] = True
+_SLOW_KINDS[[0, 7]] = True      # no kind / REJECTED: never expected, handled one by one
+
+
+def _fdt(name: str) -> np.dtype:
+    return schema.framed_dtype("itch", "server", name)
+
+
+_ADD_DT, _EXE_DT, _DEL_DT, _TRD_DT = (_fdt(n) for n in ("AddOrder", "OrderExecuted",
+                                                          "OrderDelete", "Trade"))
 
 
 class Subscriber:
@@ -223,6 +235,108 @@ class ItchFeed:
 
     def encode(self, events: np.ndarray) -> tuple[bytes, int]:
         """Book events -> Sequenced Data packets of ITCH messages, updating the published view."""
+        kinds = events["kind"]
+        if not (_SLOW_KINDS[kinds].any() or not self.wire.ok[events["instrument"]].all()):
+            return self._encode_common(events, kinds)
+        return self._encode_each(events)
+
+    def _encode_common(self, events: np.ndarray, kinds: np.ndarray) -> tuple[bytes, int]:
+        """The usual batch (orders resting, trading, cancelled), with numpy: each event gives at
+        most one message, and in such a batch an order rests before anything else happens to
+        it, so the view can be updated kind by kind and the messages put back in event order."""
+        orders = self.orders
+        n = len(events)
+        oid, inst, qty = events["order_id"], events["instrument"], events["qty"]
+        size = np.zeros(n, dtype=np.int64)
+        parts = []
+        rested = np.flatnonzero(kinds == RESTED)
+        if len(rested):
+            i = inst[rested]
+            p4 = events["price"][rested] * self.wire.pstep[i]
+            rec = np.zeros(len(rested), dtype=_ADD_DT)
+            rec["soup_len"], rec["soup_type"], rec["type"] = L_ADD, b"S", b"A"
+            rec["StockLocate"] = i + 1
+            rec["Timestamp"] = np.frombuffer(self._ts6, dtype=np.uint8)
+            rec["OrderReferenceNumber"] = oid[rested]
+            rec["BuySellIndicator"] = _SIDE_NP[events["side"][rested]]
+            rec["Shares"] = np.minimum(qty[rested], MAX_U32)
+            rec["Stock"] = self.wire.symbol[i]
+            rec["Price"] = p4
+            parts.append((rested, rec))
+            side = _SIDE_NP[events["side"][rested]].tolist()
+            orders.update(zip(oid[rested].tolist(), map(list, zip(
+                oid[rested].tolist(), (i + 1).tolist(), side, p4.tolist(), qty[rested].tolist()))))
+        fills = np.flatnonzero(kinds == FILL)
+        if len(fills):
+            makers = events["other_id"][fills].tolist()
+            refs = []
+            get = orders.get
+            for m, q in zip(makers, qty[fills].tolist()):
+                o = get(m)
+                if o is None:
+                    refs.append(-1)
+                    continue
+                refs.append(o[0])
+                o[4] -= q
+                if o[4] <= 0:
+                    del orders[m]
+            refs = np.array(refs, dtype=np.int64)
+            match = self.match + 1 + np.arange(len(fills))
+            self.match += len(fills)
+            shown = refs >= 0
+            if shown.any():
+                j = fills[shown]
+                rec = np.zeros(len(j), dtype=_EXE_DT)
+                rec["soup_len"], rec["soup_type"], rec["type"] = L_EXE, b"S", b"E"
+                rec["StockLocate"] = inst[j] + 1
+                rec["Timestamp"] = np.frombuffer(self._ts6, dtype=np.uint8)
+                rec["OrderReferenceNumber"] = refs[shown]
+                rec["ExecutedShares"] = np.minimum(qty[j], MAX_U32)
+                rec["MatchNumber"] = match[shown]
+                parts.append((j, rec))
+            if not shown.all():
+                j = fills[~shown]
+                rec = np.zeros(len(j), dtype=_TRD_DT)
+                rec["soup_len"], rec["soup_type"], rec["type"] = L_TRD, b"S", b"P"
+                rec["StockLocate"] = inst[j] + 1
+                rec["Timestamp"] = np.frombuffer(self._ts6, dtype=np.uint8)
+                rec["BuySellIndicator"] = _SIDE_NP[3 - events["side"][j]]
+                rec["Shares"] = np.minimum(qty[j], MAX_U32)
+                rec["Stock"] = self.wire.symbol[inst[j]]
+                rec["Price"] = events["price"][j] * self.wire.pstep[inst[j]]
+                rec["MatchNumber"] = match[~shown]
+                parts.append((j, rec))
+        cancels = np.flatnonzero(kinds == CANCELLED)
+        if len(cancels):
+            pop = orders.pop
+            gone = [pop(o, None) for o in oid[cancels].tolist()]
+            was = np.array([g is not None for g in gone], dtype=bool)
+            if was.any():
+                j = cancels[was]
+                rec = np.zeros(len(j), dtype=_DEL_DT)
+                rec["soup_len"], rec["soup_type"], rec["type"] = L_DEL, b"S", b"D"
+                rec["StockLocate"] = inst[j] + 1
+                rec["Timestamp"] = np.frombuffer(self._ts6, dtype=np.uint8)
+                rec["OrderReferenceNumber"] = [g[0] for g in gone if g is not None]
+                parts.append((j, rec))
+        if not parts:
+            return b"", 0
+        if len(parts) == 1:
+            return parts[0][1].tobytes(), len(parts[0][0])
+        for idx, rec in parts:
+            size[idx] = rec.dtype.itemsize
+        ends = np.cumsum(size)
+        out = np.empty(int(ends[-1]), dtype=np.uint8)
+        count = 0
+        for idx, rec in parts:
+            width = rec.dtype.itemsize
+            out[((ends[idx] - width)[:, None] + np.arange(width)).reshape(-1)] = \
+                rec.view(np.uint8).reshape(-1)
+            count += len(idx)
+        return out.tobytes(), count
+
+    def _encode_each(self, events: np.ndarray) -> tuple[bytes, int]:
+        """Any batch, one event at a time."""
         out: list[bytes] = []
         ts6 = self._ts6
         orders, ok, price4, stocks = self.orders, self._ok, self._price4, self._stock

@@ -83,6 +83,8 @@ TIF_IN[ord("3")] = Tif.IOC
 DISPLAY_OK = np.zeros(256, dtype=bool)
 DISPLAY_OK[[ord("Y"), ord("A")]] = True
 SIDE_OUT = np.array([b" ", b"B", b"S"], dtype="S1")
+SIDE_BYTES = (b" ", b"B", b"S")
+TIF_BYTES = {int(Tif.IOC): b"3"}
 TIF_OUT = np.full(8, b"0", dtype="S1")
 TIF_OUT[Tif.IOC] = b"3"
 TERMINAL = np.zeros(16, dtype=bool)
@@ -93,6 +95,10 @@ SRC_ENTER, SRC_REPLACE, SRC_CANCEL, SRC_REDUCE, SRC_QUOTE, SRC_SILENT, SRC_MASS 
     bytes([c]) for c in b"OUXxqkc")
 ECHO_DTYPE = np.dtype([("src", "S1"), ("clordid", "S14"), ("capacity", "S1"), ("ise", "S1"),
                        ("cross", "S1"), ("display", "S1"), ("old_qty", "<i8")])
+DEFAULT_ECHO = (b" ", b" " * 14, b"A", b"N", b"N", b"Y", 0)
+_ORDER_KINDS = frozenset((EventKind.TRADE, EventKind.CANCELLED, EventKind.EXPIRED,
+                          EventKind.REJECTED))
+SMALL_BATCH = 8          # up to this many events: struct, one at a time; more: numpy
 COD_CLORDID = b"cancel-on-disconnect"
 PROTECTION_CLORDID = b"mm-protection"
 
@@ -339,7 +345,10 @@ class OuchGateway:
                 if ptype == 0x55 and length >= 2:                   # U: an OUCH message
                     if buf[i + 3] == 0x4F and length > codecs.enter.size:   # O: Enter Order
                         k = _run_length(buf, i, n, length)
-                        self._enter_orders(user, codecs, pending, buf, i, k, length + 2)
+                        if k == 1:
+                            self._enter_order(user, codecs, pending, buf, i, length + 2)
+                        else:
+                            self._enter_orders(user, codecs, pending, buf, i, k, length + 2)
                         i += k * (length + 2)
                         continue
                     self._message(user, codecs, pending, buf, i + 3, end)
@@ -445,6 +454,49 @@ class OuchGateway:
         echo["display"] = rec["Display"]
         pending.add(rows, echo)
         user.terms.update(zip(refs.tolist(), zip(instr.tolist(), ticks.tolist(), qty.tolist())))
+
+    def _enter_order(self, user: User, codecs, pending: _Pending, buf, i: int,
+                     stride: int) -> None:
+        """One Enter Order, with struct (the same checks, in the same order, as _enter_orders)."""
+        (_, ref, side_c, qty, sym, price, tif_c, display_c, cap, ise, cross, clid,
+         applen) = codecs.enter.struct.unpack_from(buf, i + 3)
+        fixed = codecs.enter.size
+        room = stride - 3 - fixed
+        account, display, flags = user.accounts[0], 0, 0
+        instr = self.wire.lookup(sym)
+        side = SIDE_IN[side_c[0]]
+        tif = TIF_IN[tif_c[0]]
+        step = int(self.wire.pstep[instr]) if instr >= 0 else 1
+        try:
+            if ref <= user.max_userref:
+                raise Reject("DUPLICATE_USERREFNUM", "not above the last UserRefNum")
+            user.max_userref = ref
+            if instr < 0:
+                raise Reject("INVALID_SYMBOL", "unknown symbol")
+            if side == 0:
+                raise Reject("INVALID_SIDE", "side")
+            if tif == 255 or not DISPLAY_OK[display_c[0]]:
+                raise Reject("PROCESSING_ERROR", "time in force or display")
+            if price <= 0 or price % step:
+                raise Reject("INVALID_PRICE", "price off the grid")
+            if qty <= 0:
+                raise Reject("INVALID_QUANTITY", "quantity")
+            if applen != room:
+                raise Reject("PROCESSING_ERROR", "appendage length")
+            if applen:
+                at = i + 3 + fixed
+                account, display, flags = self._appendages(user, buf[at:at + room])
+        except Reject as r:
+            self._gateway_rejects(user, codecs, (ref,), (_REJ[r.reason],), (clid,))
+            return
+        ticks = price // step
+        rows = np.zeros(1, dtype=COMMAND_DTYPE)      # zeroed: the journal stores the padding
+        rows[0] = (0, 0, 0, ticks, 0, qty, display, 0, 0, user.sid, account, instr,
+                   CommandKind.NEW_ORDER, side, OrdType.LIMIT, tif, flags, 0, 0, 0,
+                   b"%010d" % ref, b"")
+        pending.add(rows, np.array([(SRC_ENTER, clid, cap, ise, cross, display_c, 0)],
+                                   dtype=ECHO_DTYPE))
+        user.terms[ref] = (instr, ticks, qty)
 
     def _appendages(self, user: User, data: bytes) -> tuple[int, int, int]:
         """(account, display, flags) from an Enter Order's optional appendage."""
@@ -682,6 +734,35 @@ class OuchGateway:
                 user.echo.popleft()
 
     def _user_events(self, user: User, ev: np.ndarray) -> None:
+        if len(ev) <= SMALL_BATCH:
+            packets, count, follow_ups = self._replies_each(user, ev)
+        else:
+            packets, count, follow_ups = self._replies_numpy(user, ev)
+        kind = ev["kind"]
+        trades = np.flatnonzero(kind == EventKind.TRADE)
+        tripped = self._protection(user, ev, trades) if len(trades) else None
+        if tripped is not None:
+            packets += tripped
+            count += 1
+        if count:
+            self._emit(user, packets, count)
+        if tripped is not None:
+            p = _Pending()
+            r = _row(CommandKind.MASS_CANCEL, user.sid)
+            r["scope"], r["instrument"], r["clordid"] = Scope.SESSION, -1, PROTECTION_CLORDID
+            p.add(r, _echo(SRC_SILENT))
+            self._submit(user, p)
+        if follow_ups:
+            p = _Pending()
+            for ref in follow_ups:
+                if ref in user.terms:
+                    self._cancel_row(p, user, ref, SRC_CANCEL)
+            if p.count:
+                self._submit(user, p)
+
+    def _replies_numpy(self, user: User, ev: np.ndarray) -> tuple[bytes, int, list[int]]:
+        """The replies to a batch of events, encoded with numpy (the same replies, byte for
+        byte, as _replies_each, which is cheaper for a few events)."""
         codecs = self.codecs[user.dialect]
         n = len(ev)
         kind = ev["kind"]
@@ -733,10 +814,7 @@ class OuchGateway:
             j = int(np.searchsorted(seq, ack_seq, side="right")) - 1
             extra.append((j, codecs.quote_ack(self.clock.since_midnight(int(ev["ts_ns"][j])),
                                               quote_id, b"A", 0, entries)))
-        trades = np.flatnonzero(kind == EventKind.TRADE)
-        tripped = self._protection(user, ev, trades) if len(trades) else None
-        if tripped is not None:
-            extra.append((n - 1, tripped))
+        self._forget_ended(user, ev, kind, refs, replaced)
         if extra:
             parts, at = [], 0
             for j, pkt in sorted(extra, key=lambda x: x[0]):
@@ -746,33 +824,90 @@ class OuchGateway:
             parts.append(packets[at:])
             packets = b"".join(parts)
             count += len(extra)
-        if count:
-            self._emit(user, packets, count)
-        self._forget_ended(user, ev, kind, refs, replaced)
-        if tripped is not None:
-            p = _Pending()
-            r = _row(CommandKind.MASS_CANCEL, user.sid)
-            r["scope"], r["instrument"], r["clordid"] = Scope.SESSION, -1, PROTECTION_CLORDID
-            p.add(r, _echo(SRC_SILENT))
-            self._submit(user, p)
-        if follow_ups:
-            p = _Pending()
-            for ref in follow_ups:
-                if ref in user.terms:
-                    self._cancel_row(p, user, ref, SRC_CANCEL)
-            if p.count:
-                self._submit(user, p)
+        return packets, count, follow_ups
+
+    def _echo_at(self, user: User, seq: int) -> tuple:
+        for first, rec in user.echo:
+            if first <= seq < first + len(rec):
+                return rec[seq - first].item()
+        return DEFAULT_ECHO
+
+    def _replies_each(self, user: User, ev: np.ndarray) -> tuple[bytes, int, list[int]]:
+        """The replies to a few events, one at a time with struct (see _replies_numpy)."""
+        codecs = self.codecs[user.dialect]
+        since = self.clock.since_midnight
+        pstep = codecs.pstep_list
+        terms, acks = user.terms, user.quote_acks
+        out: list[bytes] = []
+        follow_ups: list[int] = []
+        rows = ev.tolist()
+        last = len(rows) - 1
+        for j, (seq, ts, exec_id, oid, _other, price, _stop, qty, last_px, last_qty, _leaves, cum,
+                _avg, _fee, _sess, _acct, inst, reason, kind, state, side, _ot, tif, liq, clid,
+                orig) in enumerate(rows):
+            ref = int(clid[:10]) if clid[:10].isdigit() else -1
+            t = since(ts)
+            echo = self._echo_at(user, seq)
+            src = echo[0]
+            if kind == EventKind.NEW:
+                out.append(codecs.accepted(t, ref, side, qty, inst, price * pstep[inst], tif,
+                                           echo, oid, state))
+            elif kind == EventKind.TRADE:
+                maker = liq == Liquidity.MAKER
+                out.append(codecs.executed(t, ref, last_qty, last_px * pstep[inst],
+                                           b"A" if maker else b"R", exec_id - maker))
+            elif kind == EventKind.CANCELLED or kind == EventKind.EXPIRED:
+                out.append(codecs.canceled(t, ref, qty - cum, CANCEL_LUT[min(reason, 1023)]))
+            elif kind == EventKind.RESTATED:
+                out.append(codecs.canceled(t, ref, last_qty, CANCEL_LUT[min(reason, 1023)]))
+            elif kind == EventKind.REPLACED:
+                if src == SRC_REDUCE:
+                    out.append(codecs.canceled(t, ref, echo[6] - qty, ord("U")))
+                else:
+                    old = int(orig[:10]) if orig[:10].isdigit() else -1
+                    out.append(codecs.replaced(t, old, ref, side, qty, inst,
+                                               price * pstep[inst], tif, echo, oid, state))
+                    if old != ref:
+                        terms.pop(old, None)
+            elif kind == EventKind.REJECTED:
+                out.append(codecs.rejected(t, ref, int(REJECT_LUT[min(reason, 1023)]), echo[1]))
+            elif kind == EventKind.CANCEL_REJECTED:
+                if src == SRC_CANCEL or (src == SRC_REDUCE
+                                         and reason != Reason.QTY_NOT_ABOVE_FILLED):
+                    out.append(codecs.cancel_reject(t, ref))
+                elif src == SRC_REDUCE:
+                    follow_ups.append(ref)
+                elif src == SRC_REPLACE:
+                    out.append(codecs.rejected(t, ref, int(REJECT_LUT[min(reason, 1023)]),
+                                               echo[1]))
+                    terms.pop(ref, None)
+            elif kind == EventKind.MASS_CANCEL_DONE:
+                req = user.mass_cancels.pop(clid, None)
+                if req is not None:
+                    out.append(codecs.mass_cancel_report(t, req[0], req[1], qty))
+            if TERMINAL[state] and kind in _ORDER_KINDS:
+                terms.pop(ref, None)
+                pos = user.quote_of.pop(ref, None)
+                if pos is not None and user.quotes.get(pos) == ref:
+                    del user.quotes[pos]
+            while acks and acks[0][0] <= seq and (j == last or rows[j + 1][0] > acks[0][0]):
+                _, quote_id, entries = acks.popleft()
+                out.append(codecs.quote_ack(t, quote_id, b"A", 0, entries))
+        return b"".join(out), len(out), follow_ups
 
     def _forget_ended(self, user: User, ev, kind, refs, replaced) -> None:
         state = ev["state"]
         order_event = ((kind == EventKind.TRADE) | (kind == EventKind.CANCELLED)
                        | (kind == EventKind.EXPIRED) | (kind == EventKind.REJECTED))
-        ended = np.flatnonzero(order_event & TERMINAL[state])
-        for ref in refs[ended].tolist():
-            user.terms.pop(ref, None)
-            pos = user.quote_of.pop(ref, None)
-            if pos is not None and user.quotes.get(pos) == ref:
-                del user.quotes[pos]
+        ended = refs[np.flatnonzero(order_event & TERMINAL[state])].tolist()
+        pop = user.terms.pop
+        for ref in ended:
+            pop(ref, None)
+        if user.quote_of:
+            for ref in ended:
+                pos = user.quote_of.pop(ref, None)
+                if pos is not None and user.quotes.get(pos) == ref:
+                    del user.quotes[pos]
         real = np.flatnonzero(replaced)
         if len(real):
             origs = userrefs(ev["orig_clordid"][real])
@@ -862,6 +997,13 @@ class _Codecs:
         self._mcr_width = lay("server", "MassCancelReport").dtype["Symbol"].itemsize
         self._trip = lay("server", "ProtectionTriggered").struct
         self._reset = lay("server", "ProtectionReset").struct
+        self._acc = self.out[M_ACCEPTED].struct
+        self._repl = self.out[M_REPLACED].struct
+        self._can = self.out[M_CANCELED].struct
+        self._can_orig = "OrigUserRefNum" in self.out[M_CANCELED].names
+        self._exe = self.out[M_EXECUTED].struct
+        self.sym_list = [bytes(x) for x in self.symbols]
+        self.pstep_list = wire.pstep.tolist()
 
     def enter_in(self, stride: int) -> np.dtype:
         """An Enter Order packet of `stride` bytes (length, 'U', message, appendage) as a record
@@ -883,6 +1025,28 @@ class _Codecs:
 
     def system_event(self, ts, code):
         return self._packet(self._sys, b"S", ts, code)
+
+    def accepted(self, ts, ref, side, qty, inst, price, tif, echo, oid, state):
+        return self._packet(self._acc, b"A", ts, ref, SIDE_BYTES[side], min(qty, MAX_U32),
+                            self.sym_list[inst], price, TIF_BYTES.get(tif, b"0"), echo[5], oid,
+                            echo[2], echo[3], echo[4], b"D" if TERMINAL[state] else b"L",
+                            echo[1].ljust(14), 0)
+
+    def replaced(self, ts, orig, ref, side, qty, inst, price, tif, echo, oid, state):
+        return self._packet(self._repl, b"U", ts, orig, ref, SIDE_BYTES[side], min(qty, MAX_U32),
+                            self.sym_list[inst], price, TIF_BYTES.get(tif, b"0"), echo[5], oid,
+                            echo[2], echo[3], echo[4], b"D" if TERMINAL[state] else b"L",
+                            echo[1].ljust(14), 0)
+
+    def canceled(self, ts, ref, qty, reason: int):
+        q = min(max(qty, 0), MAX_U32)
+        if self._can_orig:
+            return self._packet(self._can, b"C", ts, ref, ref, q, bytes((reason,)))
+        return self._packet(self._can, b"C", ts, ref, q, bytes((reason,)))
+
+    def executed(self, ts, ref, qty, price, liquidity, match):
+        return self._packet(self._exe, b"E", ts, ref, min(qty, MAX_U32), price, liquidity, match,
+                            0)
 
     def rejected(self, ts, ref, reason, clid):
         return self._packet(self._rej, b"J", ts, ref, reason, bytes(clid).ljust(14)[:14])
