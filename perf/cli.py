@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "book": ("ordex.perf.book", "order book: exchange-core mix and insert-heavy, per-call and batch"),
     "engine": ("ordex.perf.engine", "full engine path (risk, lifecycle, book, accounts) on the exchange-core mix"),
     "fix": ("ordex.perf.fix", "FIX order->ack end to end vs ordex serve per durability mode, QuickFIX, generator ceiling"),
+    "binary": ("ordex.perf.binary", "OUCH order->ack round trip and pipelined throughput, ITCH feed to 1 and 20 subscribers, vs ordex serve"),
     "fixcodec": ("ordex.perf.fixcodec", "FIX codec: parse and encode NewOrderSingle/ExecutionReport vs simplefix"),
     "journal": ("ordex.perf.journal", "journal: append per durability mode, fdatasync latency, decode, 10M recovery"),
     "recovery": ("ordex.perf.recovery", "recovery: journal replay through the engine, 10M-command start-up with and without a snapshot, snapshot of 1M orders"),
