@@ -48,6 +48,7 @@ RESTED, FILL, CANCELLED, REDUCED, REPLACED, REPLENISHED = (
     BookEvent.REPLENISHED)
 SYNTHETIC_REF = 1 << 48          # references for orders that re-enter the book
 SNAPSHOT_SLICE = 8192            # orders per snapshot write
+SMALL_BATCH = 8                  # up to this many book events: one at a time; more: numpy
 
 
 def _framed(name: str) -> tuple[struct.Struct, int]:
@@ -235,6 +236,8 @@ class ItchFeed:
 
     def encode(self, events: np.ndarray) -> tuple[bytes, int]:
         """Book events -> Sequenced Data packets of ITCH messages, updating the published view."""
+        if len(events) <= SMALL_BATCH:
+            return self._encode_each(events)
         kinds = events["kind"]
         if not (_SLOW_KINDS[kinds].any() or not self.wire.ok[events["instrument"]].all()):
             return self._encode_common(events, kinds)
@@ -325,15 +328,14 @@ class ItchFeed:
             return parts[0][1].tobytes(), len(parts[0][0])
         for idx, rec in parts:
             size[idx] = rec.dtype.itemsize
-        ends = np.cumsum(size)
-        out = np.empty(int(ends[-1]), dtype=np.uint8)
+        widest = int(size.max())
+        grid = np.zeros((n, widest), dtype=np.uint8)
         count = 0
         for idx, rec in parts:
             width = rec.dtype.itemsize
-            out[((ends[idx] - width)[:, None] + np.arange(width)).reshape(-1)] = \
-                rec.view(np.uint8).reshape(-1)
+            grid[idx, :width] = rec.view(np.uint8).reshape(-1, width)
             count += len(idx)
-        return out.tobytes(), count
+        return grid[np.arange(widest) < size[:, None]].tobytes(), count
 
     def _encode_each(self, events: np.ndarray) -> tuple[bytes, int]:
         """Any batch, one event at a time."""

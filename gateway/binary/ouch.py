@@ -73,6 +73,7 @@ for _r, _n in _REASON_REJECT.items():
 CANCEL_LUT = np.full(1024, ord(_CXL["SYSTEM_CANCEL"]), dtype=np.uint8)
 for _r, _n in _REASON_CANCEL.items():
     CANCEL_LUT[int(_r)] = ord(_CXL[_n])
+REJECT_CODES, CANCEL_CODES = REJECT_LUT.tolist(), CANCEL_LUT.tolist()
 
 SIDE_IN = np.zeros(256, dtype=np.uint8)
 SIDE_IN[[ord("B")]] = 1
@@ -96,9 +97,19 @@ SRC_ENTER, SRC_REPLACE, SRC_CANCEL, SRC_REDUCE, SRC_QUOTE, SRC_SILENT, SRC_MASS 
 ECHO_DTYPE = np.dtype([("src", "S1"), ("clordid", "S14"), ("capacity", "S1"), ("ise", "S1"),
                        ("cross", "S1"), ("display", "S1"), ("old_qty", "<i8")])
 DEFAULT_ECHO = (b" ", b" " * 14, b"A", b"N", b"N", b"Y", 0)
-_ORDER_KINDS = frozenset((EventKind.TRADE, EventKind.CANCELLED, EventKind.EXPIRED,
-                          EventKind.REJECTED))
+# plain ints and lists for the one-event-at-a-time path (enum attribute lookups cost more)
+(K_NEW, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_RESTATED, K_CANCEL_REJECTED,
+ K_MASS_CANCEL_DONE) = (int(k) for k in (
+    EventKind.NEW, EventKind.REJECTED, EventKind.TRADE, EventKind.CANCELLED, EventKind.REPLACED,
+    EventKind.EXPIRED, EventKind.RESTATED, EventKind.CANCEL_REJECTED, EventKind.MASS_CANCEL_DONE))
+MAKER = int(Liquidity.MAKER)
+QTY_NOT_ABOVE_FILLED = int(Reason.QTY_NOT_ABOVE_FILLED)
+TERMINAL_STATES = frozenset(int(x) for x in (OrderState.FILLED, OrderState.CANCELLED,
+                                             OrderState.REJECTED, OrderState.EXPIRED))
+_ORDER_KINDS = frozenset((K_TRADE, K_CANCELLED, K_EXPIRED, K_REJECTED))
 SMALL_BATCH = 8          # up to this many events: struct, one at a time; more: numpy
+# positions in EVENT_DTYPE tuples (events.tolist())
+_TS, _LAST_QTY, _SESSION, _KIND = 1, 9, 14, 18
 COD_CLORDID = b"cancel-on-disconnect"
 PROTECTION_CLORDID = b"mm-protection"
 
@@ -111,10 +122,18 @@ class Reject(Exception):
         self.reason = reason
 
 
+_DIGITS4 = np.frombuffer(b"".join(b"%04d" % i for i in range(10000)),
+                         dtype=np.uint8).reshape(10000, 4)
+
+
 def digits10(refs: np.ndarray) -> np.ndarray:
-    """UserRefNums as 10 ASCII digits each (an S10 array)."""
-    d = (np.asarray(refs, dtype=np.int64)[:, None] // _P10) % 10 + 48
-    return d.astype(np.uint8).view("S10").reshape(-1)
+    """UserRefNums (u32) as 10 ASCII digits each (an S10 array), four digits at a time."""
+    r = np.asarray(refs, dtype=np.int64)
+    out = np.empty((len(r), 10), dtype=np.uint8)
+    out[:, 6:] = _DIGITS4[r % 10000]
+    out[:, 2:6] = _DIGITS4[(r // 10000) % 10000]
+    out[:, :2] = _DIGITS4[r // 100_000_000][:, 2:]
+    return out.view("S10").reshape(-1)
 
 
 def userrefs(clordids: np.ndarray) -> np.ndarray:
@@ -721,11 +740,23 @@ class OuchGateway:
                 self._system_event(user, b"E")
 
     def on_events(self, events: np.ndarray) -> None:
-        sessions = events["session"]
-        for sid in np.intersect1d(self.sids, sessions).tolist():
-            user = self.by_sid[sid]
+        if len(events) <= SMALL_BATCH:
+            mine: dict[int, list[tuple]] = {}
+            for row in events.tolist():
+                if row[_SESSION] in self.by_sid:
+                    mine.setdefault(row[_SESSION], []).append(row)
+            work = [(self.by_sid[sid], rows) for sid, rows in mine.items()]
+        else:
+            sessions = events["session"]
+            first = int(sessions[0])
+            if first in self.by_sid and (sessions == first).all():
+                work = [(self.by_sid[first], events)]          # one user's batch: no copy
+            else:
+                work = [(self.by_sid[sid], events[sessions == sid])
+                        for sid in np.intersect1d(self.sids, sessions).tolist()]
+        for user, ev in work:
             try:
-                self._user_events(user, events[sessions == sid])
+                self._user_events(user, ev)
             except Exception:   # noqa: BLE001 - a bug here must not stop other users' replies
                 log.exception("%s: encoding replies failed", user.name)
         last = int(events["seq"][-1])
@@ -733,14 +764,16 @@ class OuchGateway:
             while user.echo and user.echo[0][0] + len(user.echo[0][1]) - 1 <= last:
                 user.echo.popleft()
 
-    def _user_events(self, user: User, ev: np.ndarray) -> None:
-        if len(ev) <= SMALL_BATCH:
+    def _user_events(self, user: User, ev) -> None:
+        """One user's events: a few as tuples (EVENT_DTYPE order), more as an array."""
+        if isinstance(ev, list):
             packets, count, follow_ups = self._replies_each(user, ev)
+            fills = [(r[_TS], r[_LAST_QTY]) for r in ev if r[_KIND] == EventKind.TRADE]
         else:
             packets, count, follow_ups = self._replies_numpy(user, ev)
-        kind = ev["kind"]
-        trades = np.flatnonzero(kind == EventKind.TRADE)
-        tripped = self._protection(user, ev, trades) if len(trades) else None
+            trades = np.flatnonzero(ev["kind"] == EventKind.TRADE)
+            fills = list(zip(ev["ts_ns"][trades].tolist(), ev["last_qty"][trades].tolist()))
+        tripped = self._protection(user, fills) if fills else None
         if tripped is not None:
             packets += tripped
             count += 1
@@ -832,15 +865,15 @@ class OuchGateway:
                 return rec[seq - first].item()
         return DEFAULT_ECHO
 
-    def _replies_each(self, user: User, ev: np.ndarray) -> tuple[bytes, int, list[int]]:
-        """The replies to a few events, one at a time with struct (see _replies_numpy)."""
+    def _replies_each(self, user: User, rows: list[tuple]) -> tuple[bytes, int, list[int]]:
+        """The replies to a few events (EVENT_DTYPE tuples), one at a time with struct (see
+        _replies_numpy)."""
         codecs = self.codecs[user.dialect]
         since = self.clock.since_midnight
         pstep = codecs.pstep_list
         terms, acks = user.terms, user.quote_acks
         out: list[bytes] = []
         follow_ups: list[int] = []
-        rows = ev.tolist()
         last = len(rows) - 1
         for j, (seq, ts, exec_id, oid, _other, price, _stop, qty, last_px, last_qty, _leaves, cum,
                 _avg, _fee, _sess, _acct, inst, reason, kind, state, side, _ot, tif, liq, clid,
@@ -849,18 +882,18 @@ class OuchGateway:
             t = since(ts)
             echo = self._echo_at(user, seq)
             src = echo[0]
-            if kind == EventKind.NEW:
+            if kind == K_NEW:
                 out.append(codecs.accepted(t, ref, side, qty, inst, price * pstep[inst], tif,
                                            echo, oid, state))
-            elif kind == EventKind.TRADE:
-                maker = liq == Liquidity.MAKER
+            elif kind == K_TRADE:
+                maker = liq == MAKER
                 out.append(codecs.executed(t, ref, last_qty, last_px * pstep[inst],
                                            b"A" if maker else b"R", exec_id - maker))
-            elif kind == EventKind.CANCELLED or kind == EventKind.EXPIRED:
-                out.append(codecs.canceled(t, ref, qty - cum, CANCEL_LUT[min(reason, 1023)]))
-            elif kind == EventKind.RESTATED:
-                out.append(codecs.canceled(t, ref, last_qty, CANCEL_LUT[min(reason, 1023)]))
-            elif kind == EventKind.REPLACED:
+            elif kind == K_CANCELLED or kind == K_EXPIRED:
+                out.append(codecs.canceled(t, ref, qty - cum, CANCEL_CODES[min(reason, 1023)]))
+            elif kind == K_RESTATED:
+                out.append(codecs.canceled(t, ref, last_qty, CANCEL_CODES[min(reason, 1023)]))
+            elif kind == K_REPLACED:
                 if src == SRC_REDUCE:
                     out.append(codecs.canceled(t, ref, echo[6] - qty, ord("U")))
                 else:
@@ -869,23 +902,23 @@ class OuchGateway:
                                                price * pstep[inst], tif, echo, oid, state))
                     if old != ref:
                         terms.pop(old, None)
-            elif kind == EventKind.REJECTED:
-                out.append(codecs.rejected(t, ref, int(REJECT_LUT[min(reason, 1023)]), echo[1]))
-            elif kind == EventKind.CANCEL_REJECTED:
+            elif kind == K_REJECTED:
+                out.append(codecs.rejected(t, ref, REJECT_CODES[min(reason, 1023)], echo[1]))
+            elif kind == K_CANCEL_REJECTED:
                 if src == SRC_CANCEL or (src == SRC_REDUCE
-                                         and reason != Reason.QTY_NOT_ABOVE_FILLED):
+                                         and reason != QTY_NOT_ABOVE_FILLED):
                     out.append(codecs.cancel_reject(t, ref))
                 elif src == SRC_REDUCE:
                     follow_ups.append(ref)
                 elif src == SRC_REPLACE:
-                    out.append(codecs.rejected(t, ref, int(REJECT_LUT[min(reason, 1023)]),
+                    out.append(codecs.rejected(t, ref, REJECT_CODES[min(reason, 1023)],
                                                echo[1]))
                     terms.pop(ref, None)
-            elif kind == EventKind.MASS_CANCEL_DONE:
+            elif kind == K_MASS_CANCEL_DONE:
                 req = user.mass_cancels.pop(clid, None)
                 if req is not None:
                     out.append(codecs.mass_cancel_report(t, req[0], req[1], qty))
-            if TERMINAL[state] and kind in _ORDER_KINDS:
+            if state in TERMINAL_STATES and kind in _ORDER_KINDS:
                 terms.pop(ref, None)
                 pos = user.quote_of.pop(ref, None)
                 if pos is not None and user.quotes.get(pos) == ref:
@@ -915,13 +948,14 @@ class OuchGateway:
                 if orig != new:
                     user.terms.pop(orig, None)
 
-    def _protection(self, user: User, ev, trades: np.ndarray) -> bytes | None:
+    def _protection(self, user: User, new_fills: list[tuple[int, int]]) -> bytes | None:
+        """Count (ts_ns, quantity) fills in the user's window; the trip message if it trips."""
         cfg = user.cfg
         if (not cfg.protection_fills and not cfg.protection_qty) or user.tripped:
             return None
         window = cfg.protection_window_ms * 1_000_000
         fills = user.fills
-        for ts, q in zip(ev["ts_ns"][trades].tolist(), ev["last_qty"][trades].tolist()):
+        for ts, q in new_fills:
             fills.append((ts, q))
             user.fill_qty += q
         newest = fills[-1][0]
@@ -967,6 +1001,24 @@ def _run_length(buf, i: int, n: int, length: int) -> int:
 M_ACCEPTED, M_REPLACED, M_CANCELED, M_EXECUTED, M_REJECTED, M_CANCEL_REJECT = range(1, 7)
 
 
+class _Columns:
+    """ev[idx] without copying whole event records: only the columns asked for."""
+    __slots__ = ("ev", "idx")
+
+    def __init__(self, ev: np.ndarray, idx: np.ndarray):
+        self.ev, self.idx = ev, idx
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.ev[name][self.idx]
+
+
+def _framed(lay: schema.Layout):
+    """A packer of one message inside its Sequenced Data packet: f(type, *fields) -> bytes."""
+    pack = struct.Struct(">Hc" + lay.struct.format[1:]).pack
+    length = lay.size + 1
+    return lambda *values: pack(length, b"S", *values)
+
+
 class _Codecs:
     """The encoders of one dialect, all derived from the schema."""
 
@@ -989,19 +1041,19 @@ class _Codecs:
                        for m, lo in self.out.items()}
         self.symbols = wire.symbols(self.enter.dtype["Symbol"].itemsize)
         self.pstep = wire.pstep
-        self._sys = lay("server", "SystemEvent").struct
-        self._rej = self.out[M_REJECTED].struct
-        self._cxr = self.out[M_CANCEL_REJECT].struct
-        self._ack = lay("server", "MassQuoteAck").struct
-        self._mcr = lay("server", "MassCancelReport").struct
+        self._sys = _framed(lay("server", "SystemEvent"))
+        self._rej = _framed(self.out[M_REJECTED])
+        self._cxr = _framed(self.out[M_CANCEL_REJECT])
+        self._ack = _framed(lay("server", "MassQuoteAck"))
+        self._mcr = _framed(lay("server", "MassCancelReport"))
         self._mcr_width = lay("server", "MassCancelReport").dtype["Symbol"].itemsize
-        self._trip = lay("server", "ProtectionTriggered").struct
-        self._reset = lay("server", "ProtectionReset").struct
-        self._acc = self.out[M_ACCEPTED].struct
-        self._repl = self.out[M_REPLACED].struct
-        self._can = self.out[M_CANCELED].struct
+        self._trip = _framed(lay("server", "ProtectionTriggered"))
+        self._reset = _framed(lay("server", "ProtectionReset"))
+        self._acc = _framed(self.out[M_ACCEPTED])
+        self._repl = _framed(self.out[M_REPLACED])
+        self._can = _framed(self.out[M_CANCELED])
         self._can_orig = "OrigUserRefNum" in self.out[M_CANCELED].names
-        self._exe = self.out[M_EXECUTED].struct
+        self._exe = _framed(self.out[M_EXECUTED])
         self.sym_list = [bytes(x) for x in self.symbols]
         self.pstep_list = wire.pstep.tolist()
 
@@ -1019,9 +1071,8 @@ class _Codecs:
         return dt
 
     @staticmethod
-    def _packet(st: struct.Struct, *values) -> bytes:
-        body = st.pack(*values)
-        return soup.HEADER.pack(len(body) + 1) + b"S" + body
+    def _packet(framed, *values) -> bytes:
+        return framed(*values)
 
     def system_event(self, ts, code):
         return self._packet(self._sys, b"S", ts, code)
@@ -1081,26 +1132,28 @@ class _Codecs:
         sizes = np.zeros(len(msg), dtype=np.int64)
         for m in present.tolist():
             idx = np.flatnonzero(msg == m)
-            recs = self._records(m, ev[idx], refs[idx], echo[idx], ts[idx])
+            recs = self._records(m, _Columns(ev, idx), refs[idx], echo[idx], ts[idx])
             parts[m] = (idx, recs)
             sizes[idx] = recs.dtype.itemsize
         ends = np.cumsum(sizes)
         if len(parts) == 1:
             (idx, recs), = parts.values()
             return recs.tobytes(), ends, len(idx)
-        offsets = ends - sizes
-        out = np.empty(int(ends[-1]), dtype=np.uint8)
+        # each reply left-aligned in a row as wide as the widest, then the used bytes of every
+        # row in row order: the replies concatenated in event order
+        widest = int(sizes.max())
+        grid = np.zeros((len(msg), widest), dtype=np.uint8)
         count = 0
-        for m, (idx, recs) in parts.items():
+        for idx, recs in parts.values():
             width = recs.dtype.itemsize
-            out[(offsets[idx][:, None] + np.arange(width)).reshape(-1)] = \
-                recs.view(np.uint8).reshape(-1)
+            grid[idx, :width] = recs.view(np.uint8).reshape(-1, width)
             count += len(idx)
-        return out.tobytes(), ends, count
+        used = np.arange(widest) < sizes[:, None]
+        return grid[used].tobytes(), ends, count
 
     def _records(self, m: int, ev, refs, echo, ts) -> np.ndarray:
         dt = self.framed[m]
-        r = np.zeros(len(ev), dtype=dt)
+        r = np.zeros(len(refs), dtype=dt)
         r["soup_len"] = dt.itemsize - 2
         r["soup_type"] = b"S"
         r["type"] = self.out[m].message.type

@@ -5,6 +5,8 @@ and the state they leave behind are compared."""
 import copy
 import random
 
+import numpy as np
+
 from binary_helpers import binary_config, ouch, run, settle, start
 
 STATE = ("terms", "quotes", "quote_of", "echo", "mass_cancels", "quote_acks")
@@ -20,8 +22,9 @@ def test_numpy_and_struct_replies_agree(tmp_path):
         real = app._user_events
 
         def recording(user, ev):
-            captured.append((user.name, {k: copy.deepcopy(getattr(user, k)) for k in STATE},
-                             ev.copy()))
+            from ordex.core.events import EVENT_DTYPE
+            arr = np.array(ev, dtype=EVENT_DTYPE) if isinstance(ev, list) else ev.copy()
+            captured.append((user.name, {k: copy.deepcopy(getattr(user, k)) for k in STATE}, arr))
             return real(user, ev)
 
         app._user_events = recording
@@ -66,7 +69,7 @@ def test_numpy_and_struct_replies_agree(tmp_path):
             user = copy.copy(users[name])
             for k, v in state.items():
                 setattr(user, k, copy.deepcopy(v))
-            out = fn(user, ev)
+            out = fn(user, ev.tolist() if fn == app._replies_each else ev)
             results.append((out, {k: getattr(user, k) for k in ("terms", "quotes", "quote_of",
                                                                "mass_cancels")},
                             list(user.quote_acks)))
