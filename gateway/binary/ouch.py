@@ -178,11 +178,14 @@ class User:
 
 
 class _Pending:
-    """Rows collected from one read, submitted as one batch."""
+    """Rows collected from one read, submitted as one batch: arrays from the numpy paths and
+    tuples (COMMAND_DTYPE / ECHO_DTYPE field order) from the one-at-a-time ones, put into one
+    zeroed array at the end (concatenating structured arrays is slow, and the journal stores
+    padding bytes, which must not be garbage)."""
 
     def __init__(self):
-        self.rows: list[np.ndarray] = []
-        self.echo: list[np.ndarray] = []
+        self.rows: list = []                             # arrays, or lists of tuples
+        self.echo: list = []
         self.synth: list[tuple[int, bytes]] = []        # (row index, ClOrdID prefix)
         self.acks: list[tuple[int, int, int]] = []      # (last row index, quote id, entries)
         self.masses: list[tuple[int, int, bytes]] = []  # (row index, request id, symbol)
@@ -195,18 +198,39 @@ class _Pending:
         self.count += len(rows)
         return first
 
+    def add_row(self, row: tuple, echo: tuple) -> int:
+        if not self.rows or not isinstance(self.rows[-1], list):
+            self.rows.append([])
+            self.echo.append([])
+        self.rows[-1].append(row)
+        self.echo[-1].append(echo)
+        self.count += 1
+        return self.count - 1
 
-def _row(kind: int, sid: int) -> np.ndarray:
-    r = np.zeros(1, dtype=COMMAND_DTYPE)
-    r["kind"], r["session"] = kind, sid
-    return r
+    def build(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.rows) == 1 and not isinstance(self.rows[0], list):
+            return self.rows[0], self.echo[0]
+        rows = np.zeros(self.count, dtype=COMMAND_DTYPE)
+        echo = np.zeros(self.count, dtype=ECHO_DTYPE)
+        at = 0
+        for r, e in zip(self.rows, self.echo):
+            rows[at:at + len(r)] = r
+            echo[at:at + len(e)] = e
+            at += len(r)
+        return rows, echo
+
+
+def _cmd(kind: int, sid: int, *, account=0, instrument=0, side=0, ord_type=0, tif=0, price=0,
+         qty=0, display=0, flags=0, scope=0, clordid=b"", orig=b"") -> tuple:
+    """A command as a tuple in COMMAND_DTYPE field order."""
+    return (0, 0, 0, price, 0, qty, display, 0, 0, sid, account, instrument, kind, side,
+            ord_type, tif, flags, 0, scope, 0, clordid, orig)
+
 
 
 def _echo(src: bytes, clordid14: bytes = b" " * 14, capacity=b"A", ise=b"N", cross=b"N",
-          display=b"Y", old_qty: int = 0) -> np.ndarray:
-    e = np.zeros(1, dtype=ECHO_DTYPE)
-    e[0] = (src, clordid14, capacity, ise, cross, display, old_qty)
-    return e
+          display=b"Y", old_qty: int = 0) -> tuple:
+    return (src, clordid14, capacity, ise, cross, display, old_qty)
 
 
 class OuchGateway:
@@ -332,9 +356,8 @@ class OuchGateway:
         if mode == "all":
             if not user.terms:
                 return
-            r = _row(CommandKind.MASS_CANCEL, user.sid)
-            r["scope"], r["instrument"], r["clordid"] = Scope.SESSION, -1, COD_CLORDID
-            p.add(r, _echo(SRC_SILENT))
+            p.add_row(_cmd(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
+                           clordid=COD_CLORDID), _echo(SRC_SILENT))
         else:
             for ref in list(user.quote_of):
                 self._cancel_row(p, user, ref, SRC_SILENT)
@@ -509,12 +532,9 @@ class OuchGateway:
             self._gateway_rejects(user, codecs, (ref,), (_REJ[r.reason],), (clid,))
             return
         ticks = price // step
-        rows = np.zeros(1, dtype=COMMAND_DTYPE)      # zeroed: the journal stores the padding
-        rows[0] = (0, 0, 0, ticks, 0, qty, display, 0, 0, user.sid, account, instr,
-                   CommandKind.NEW_ORDER, side, OrdType.LIMIT, tif, flags, 0, 0, 0,
-                   b"%010d" % ref, b"")
-        pending.add(rows, np.array([(SRC_ENTER, clid, cap, ise, cross, display_c, 0)],
-                                   dtype=ECHO_DTYPE))
+        pending.add_row((0, 0, 0, ticks, 0, qty, display, 0, 0, user.sid, account, instr,
+                         CommandKind.NEW_ORDER, side, OrdType.LIMIT, tif, flags, 0, 0, 0,
+                         b"%010d" % ref, b""), (SRC_ENTER, clid, cap, ise, cross, display_c, 0))
         user.terms[ref] = (instr, ticks, qty)
 
     def _appendages(self, user: User, data: bytes) -> tuple[int, int, int]:
@@ -564,10 +584,9 @@ class OuchGateway:
             self._gateway_rejects(user, codecs, np.array([new]), np.array([_REJ[r.reason]]),
                                   np.array([clid], dtype="S14"))
             return
-        r = _row(CommandKind.REPLACE, user.sid)
-        r["orig_clordid"], r["clordid"] = clordid(orig, False), clordid(new, False)
-        r["price"], r["qty"] = price // step, qty
-        pending.add(r, _echo(SRC_REPLACE, clid, ise=ise, display=display))
+        pending.add_row(_cmd(CommandKind.REPLACE, user.sid, price=price // step, qty=qty,
+                             clordid=clordid(new, False), orig=clordid(orig, False)),
+                        _echo(SRC_REPLACE, clid, ise=ise, display=display))
         user.terms[new] = (instr, price // step, qty)
 
     def _next_ref(self, user: User, ref: int) -> None:
@@ -586,18 +605,16 @@ class OuchGateway:
             self._cancel_row(pending, user, ref, SRC_CANCEL)
         elif qty < terms[2]:
             quote = ref in user.quote_of
-            r = _row(CommandKind.REPLACE, user.sid)
-            r["orig_clordid"] = clordid(ref, quote)
-            r["price"], r["qty"] = terms[1], qty
-            at = pending.add(r, _echo(SRC_REDUCE, old_qty=terms[2]))
+            at = pending.add_row(_cmd(CommandKind.REPLACE, user.sid, price=terms[1], qty=qty,
+                                      orig=clordid(ref, quote)),
+                                 _echo(SRC_REDUCE, old_qty=terms[2]))
             pending.synth.append((at, clordid(ref, quote)[:10] + (b"Q" if quote else b".")))
             user.terms[ref] = (terms[0], terms[1], qty)
 
     def _cancel_row(self, pending: _Pending, user: User, ref: int, src: bytes) -> None:
         quote = ref in user.quote_of
-        r = _row(CommandKind.CANCEL, user.sid)
-        r["orig_clordid"] = clordid(ref, quote)
-        at = pending.add(r, _echo(src))
+        at = pending.add_row(_cmd(CommandKind.CANCEL, user.sid, orig=clordid(ref, quote)),
+                             _echo(src))
         pending.synth.append((at, b"%010d%s" % (ref, b"Q" if quote else b".")))
 
     def _mass_quote(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
@@ -635,11 +652,10 @@ class OuchGateway:
                     self._gateway_rejects(user, codecs, np.array([ref]), np.array([_REJ[r.reason]]),
                                           np.array([b""], dtype="S14"))
                     continue
-                r = _row(CommandKind.NEW_ORDER, user.sid)
-                r["account"], r["instrument"], r["side"] = user.accounts[0], instr, side
-                r["ord_type"], r["tif"], r["price"], r["qty"] = OrdType.LIMIT, Tif.DAY, px // step, qty
-                r["clordid"] = clordid(ref, True)
-                pending.add(r, _echo(SRC_QUOTE))
+                pending.add_row(_cmd(CommandKind.NEW_ORDER, user.sid, account=user.accounts[0],
+                                     instrument=instr, side=side, ord_type=OrdType.LIMIT,
+                                     tif=Tif.DAY, price=px // step, qty=qty,
+                                     clordid=clordid(ref, True)), _echo(SRC_QUOTE))
                 user.terms[ref] = (instr, px // step, qty)
                 user.quotes[(instr, side)] = ref
                 user.quote_of[ref] = (instr, side)
@@ -650,17 +666,14 @@ class OuchGateway:
 
     def _mass_cancel(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
         _, request_id, sym = codecs.mass_cancel.struct.unpack_from(body)
-        r = _row(CommandKind.MASS_CANCEL, user.sid)
-        r["scope"] = Scope.SESSION
+        instr = -1
         if sym.strip(b" \x00"):
             instr = self.wire.lookup(sym)
             if instr < 0:
                 self._emit(user, codecs.mass_cancel_report(self._now(), request_id, sym, 0), 1)
                 return
-            r["instrument"] = instr
-        else:
-            r["instrument"] = -1
-        at = pending.add(r, _echo(SRC_MASS))
+        at = pending.add_row(_cmd(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION,
+                                  instrument=instr), _echo(SRC_MASS))
         pending.masses.append((at, request_id, sym))
 
     def _protection_reset(self, user: User) -> None:
@@ -671,8 +684,7 @@ class OuchGateway:
 
     # -- submission -------------------------------------------------------------------------------
     def _submit(self, user: User, p: _Pending) -> None:
-        rows = p.rows[0] if len(p.rows) == 1 else np.concatenate(p.rows)
-        echo = p.echo[0] if len(p.echo) == 1 else np.concatenate(p.echo)
+        rows, echo = p.build()
         if p.synth or p.masses:
             seq0 = self.server.sequencer.next_seq
             for at, prefix in p.synth:
@@ -781,9 +793,8 @@ class OuchGateway:
             self._emit(user, packets, count)
         if tripped is not None:
             p = _Pending()
-            r = _row(CommandKind.MASS_CANCEL, user.sid)
-            r["scope"], r["instrument"], r["clordid"] = Scope.SESSION, -1, PROTECTION_CLORDID
-            p.add(r, _echo(SRC_SILENT))
+            p.add_row(_cmd(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
+                           clordid=PROTECTION_CLORDID), _echo(SRC_SILENT))
             self._submit(user, p)
         if follow_ups:
             p = _Pending()

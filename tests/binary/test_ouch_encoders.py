@@ -120,8 +120,9 @@ def test_one_enter_order_is_read_like_a_run_of_them(tmp_path):
                     app._enter_order(u, codecs, pending, pkt, 0, stride)
                 else:
                     app._enter_orders(u, codecs, pending, pkt, 0, 1, stride)
-            rows = [r.tobytes() for r in pending.rows]
-            echo = [e.tobytes() for e in pending.echo]
+            built_rows, built_echo = pending.build()
+            rows = [r.tobytes() for r in built_rows]
+            echo = [e.tobytes() for e in built_echo]
             outs.append((rows, echo, [e[20:] for e in emitted], dict(u.terms), u.max_userref))
         await server.stop()
         return outs
