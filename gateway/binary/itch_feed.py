@@ -103,6 +103,8 @@ class ItchFeed:
         self.next_ref = SYNTHETIC_REF
         self.match = 0
         self.published = 0                    # ITCH messages published live
+        self.version = 0                      # book batches applied to the view
+        self._snapshot: _Snapshot | None = None
         self.subscribers: dict[object, Subscriber] = {}
         self._ts6 = bytes(6)
         self._max_buffer = settings.max_buffer_bytes
@@ -148,14 +150,17 @@ class ItchFeed:
         sub = Subscriber(conn)
         self.subscribers[conn] = sub
         conn.accept(_FeedUser(username), soup.login_accepted(self.session, 1))
-        snapshot = list(self.orders.values())
-        ts6 = self.clock.since_midnight(self.server.clock_ns()).to_bytes(6, "big")
+        snap = self._snapshot
+        if snap is None or snap.version != self.version:
+            ts6 = self.clock.since_midnight(self.server.clock_ns()).to_bytes(6, "big")
+            # tuples: the live view's lists change under fills and reductions
+            snap = self._snapshot = _Snapshot(self.version, list(map(tuple, self.orders.values())),
+                                              self._snapshot_head(ts6), ts6)
         log.info("feed: %s subscribed from %s (snapshot of %d orders)", username, conn.peer,
-                 len(snapshot))
-        self.loop.create_task(self._send_snapshot(sub, snapshot, ts6))
+                 len(snap.orders))
+        self.loop.create_task(self._send_snapshot(sub, snap))
 
-    async def _send_snapshot(self, sub: Subscriber, orders: list, ts6: bytes) -> None:
-        conn = sub.conn
+    def _snapshot_head(self, ts6: bytes) -> list[bytes]:
         head = [_SYS.pack(L_SYS, b"S", b"S", 0, 0, ts6, b"O")]
         for inst in range(self.wire.count):
             if not self._ok[inst]:
@@ -167,14 +172,15 @@ class ItchFeed:
             state = b"T" if self.server.engine.instrument_status(inst) == 0 else b"H"
             head.append(_ACT.pack(L_ACT, b"S", b"H", inst + 1, 0, ts6, stock, state, b" ", b"    "))
         head.append(_SYS.pack(L_SYS, b"S", b"S", 0, 0, ts6, b"Q"))
-        if not self._write(sub, b"".join(head), len(head), direct=True):
+        return head
+
+    async def _send_snapshot(self, sub: Subscriber, snap: _Snapshot) -> None:
+        conn = sub.conn
+        if not self._write(sub, b"".join(snap.head), len(snap.head), direct=True):
             return
-        stocks, add = self._stock, _ADD.pack
-        for k in range(0, len(orders), SNAPSHOT_SLICE):
-            part = orders[k:k + SNAPSHOT_SLICE]
-            data = b"".join([add(L_ADD, b"S", b"A", loc, 0, ts6, ref, side, min(shown, MAX_U32),
-                                 stocks[loc - 1], price) for ref, loc, side, price, shown in part])
-            if not self._write(sub, data, len(part), direct=True):
+        for k in range(snap.slices):
+            data, count = snap.slice(k, self._stock)
+            if not self._write(sub, data, count, direct=True):
                 return
             await conn.drained()
             if conn.state == soup.CLOSED:
@@ -227,6 +233,7 @@ class ItchFeed:
         self._ts6 = self.clock.since_midnight(int(events["ts_ns"][-1])).to_bytes(6, "big")
 
     def _on_book(self, events: np.ndarray) -> None:
+        self.version += 1
         data, count = self.encode(events)
         if not count:
             return
@@ -408,6 +415,26 @@ class ItchFeed:
         for sub in list(self.subscribers.values()):
             if sub.live:
                 self._write(sub, end, 1)
+
+
+class _Snapshot:
+    """The view at one version, encoded slice by slice as the first subscriber needs it and
+    shared with those that log in before the view changes."""
+
+    def __init__(self, version: int, orders: list[tuple], head: list[bytes], ts6: bytes):
+        self.version, self.orders, self.head, self.ts6 = version, orders, head, ts6
+        self.slices = -(-len(orders) // SNAPSHOT_SLICE)
+        self._encoded: dict[int, bytes] = {}
+
+    def slice(self, k: int, stocks: list[bytes]) -> tuple[bytes, int]:
+        part = self.orders[k * SNAPSHOT_SLICE:(k + 1) * SNAPSHOT_SLICE]
+        data = self._encoded.get(k)
+        if data is None:
+            add, ts6 = _ADD.pack, self.ts6
+            data = self._encoded[k] = b"".join([
+                add(L_ADD, b"S", b"A", loc, 0, ts6, ref, side, min(shown, MAX_U32),
+                    stocks[loc - 1], price) for ref, loc, side, price, shown in part])
+        return data, len(part)
 
 
 class _FeedUser:

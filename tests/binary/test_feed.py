@@ -80,3 +80,45 @@ def test_snapshot_after_restart_is_the_recovered_book(tmp_path):
     books = run("uvloop", second())
     assert books["MSFT"][0] and books["MSFT"][1]
     assert rebuild(record) == books
+
+
+def test_snapshot_taken_while_the_book_changes(tmp_path):
+    """A subscriber logs in to a book large enough that its snapshot goes out over many loop
+    iterations while trades reduce orders it contains: the snapshot shows the book as it was at
+    login, the live stream the changes after it, and the two add up to ordex's book."""
+    cfg = binary_config(tmp_path, durability="none")
+    record = tmp_path / "late.itch"
+
+    async def main():
+        server, gw = await start(cfg)
+        mm1, mm2 = await ouch(gw, "MM1"), await ouch(gw, "MM2")
+        # the best offers are the last orders entered: at the end of the snapshot
+        burst = [mm1.enter_bytes(ref, "S", 5, "MSFT", 1_500_000 + (ref % 400) * 100
+                                 if ref <= 99_900 else 1_490_000) for ref in range(1, 100_001)]
+        for k in range(0, len(burst), 1000):
+            mm1.send_raw(b"".join(burst[k:k + 1000]))
+        await settle(server, 0.3)
+        sub = await itch(gw, record=str(record))
+        sub.transport.pause_reading()              # the snapshot waits for room in the socket
+        await asyncio.sleep(0.2)
+        for ref in range(1, 41):                                   # trades during the snapshot
+            mm2.enter(ref, "B", 7, "MSFT", 1_490_000, tif="3")
+        mm1.cancel(99_990)
+        mm1.cancel(99_995, 2)
+        await settle(server, 0.5)
+        assert not gw.feed.subscribers[next(iter(gw.feed.subscribers))].live
+        sub.transport.resume_reading()
+        for _ in range(100):
+            if sub.messages >= 100000:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        books = ordex_books(server)
+        for c in (sub, mm1, mm2):
+            c.close()
+        await server.stop()
+        return books
+
+    books = run("uvloop", main())
+    assert len(books["MSFT"][1]) == 401
+    assert rebuild(record) == books
