@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ordex.gateway.binary.itch_feed import ItchFeed
 from ordex.gateway.binary.ouch import OuchGateway
 from ordex.gateway.binary.soup import Listener
+from ordex.gateway.binary.wire import WireInstruments
 
 log = logging.getLogger("ordex.binary")
 
@@ -41,8 +42,9 @@ class BinaryGateway:
         self.server = server
         s = self.settings
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordex-binary-io")
+        wire = WireInstruments(self.config.reference)
         if s.listen and s.users:
-            self.ouch = OuchGateway(server, s, self.config.reference, self.io)
+            self.ouch = OuchGateway(server, s, self.config.reference, self.io, wire)
             self.ouch.recover_orders()
             self.order_entry = Listener("ouch", self.ouch, heartbeat_ms=s.heartbeat_ms,
                                         idle_timeout_s=s.idle_timeout_s,
@@ -52,7 +54,7 @@ class BinaryGateway:
                      self.order_entry.port, len(s.users))
             self._sync_task = asyncio.get_running_loop().create_task(self._sync_stores())
         if s.feed_listen:
-            self.feed = ItchFeed(server, s, self.config.reference, self.io)
+            self.feed = ItchFeed(server, s, self.config.reference, self.io, wire)
             self.feed.load_book(server.engine)
             self.market_data = Listener("itch", self.feed, heartbeat_ms=s.heartbeat_ms,
                                         idle_timeout_s=s.idle_timeout_s,

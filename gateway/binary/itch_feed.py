@@ -90,12 +90,13 @@ class Subscriber:
 class ItchFeed:
     max_packet = 64          # clients send only Login Request, heartbeats and Logout Request
 
-    def __init__(self, server, settings, reference, io_executor=None):
+    def __init__(self, server, settings, reference, io_executor=None,
+                 wire: WireInstruments | None = None):
         self.server = server
         self.settings = settings
         self.loop = asyncio.get_running_loop()
         self.io = io_executor
-        self.wire = WireInstruments(reference)
+        self.wire = wire or WireInstruments(reference)
         self.clock = FeedClock(settings.feed_timezone)
         self.hashes = {u.name: u.password_hash for u in settings.users if u.feed}
         self.session = "FEED" + time.strftime("%y%m%d")

@@ -236,14 +236,15 @@ def _echo(src: bytes, clordid14: bytes = b" " * 14, capacity=b"A", ise=b"N", cro
 class OuchGateway:
     """The application behind the order-entry listener (see soup.SoupConnection)."""
 
-    def __init__(self, server, settings, reference, io_executor=None):
+    def __init__(self, server, settings, reference, io_executor=None,
+                 wire: WireInstruments | None = None):
         self.server = server
         self.settings = settings
         self.ref = reference
         self.loop = asyncio.get_running_loop()
         self.io = io_executor
         self.max_packet = settings.max_packet
-        self.wire = WireInstruments(reference)
+        self.wire = wire or WireInstruments(reference)
         self.clock = FeedClock(settings.feed_timezone)
         self.users: dict[str, User] = {}
         self.by_sid: dict[int, User] = {}
