@@ -632,6 +632,9 @@ class OuchGateway(Replies):
         return self.clock.since_midnight(self.server.clock_ns())
 
     def _emit(self, user: User, packets: bytes, count: int) -> None:
+        if user.store.closed:     # replies after the gateway stopped (a stop that timed out)
+            log.warning("%s: %d message(s) after the store closed, not stored", user.name, count)
+            return
         user.store.append(packets, count, user.max_userref)
         conn = user.conn
         if conn is not None and not user.replaying:

@@ -8,10 +8,10 @@ import struct
 
 import numpy as np
 
+from ordex.core.commands import Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import OrderState
 from ordex.core.reasons import Reason
-from ordex.core.commands import Tif
 from ordex.gateway.binary import schema
 from ordex.gateway.binary.wire import MAX_U32, WireInstruments
 

@@ -177,3 +177,39 @@ def test_mass_cancel_by_instrument_and_all(tmp_path):
     report, left, report_all, unknown = run("uvloop", main())
     assert report["Symbol"] == b"MSFT" and report["Canceled"] == 2 and left == [3]
     assert report_all["Canceled"] == 1 and unknown["Canceled"] == 0
+
+
+def test_restart_recovers_quote_sides_order_terms_and_userrefnums(tmp_path):
+    cfg = binary_config(tmp_path, mm1='cancel_on_disconnect = "off"')
+
+    async def first():
+        server, gw = await start(cfg)
+        mm1 = await ouch(gw, "MM1")
+        mm1.mass_quote(1, [("MSFT", 1, 1_490_000, 10, 2, 1_510_000, 10)])
+        mm1.enter(3, "B", 8, "MSFT", 1_480_000)
+        await mm1.expect("OrderAccepted", UserRefNum=3)
+        mm1.close()
+        await settle(server)
+        await server.stop()
+
+    async def second():
+        server, gw = await start(cfg)
+        mm1 = await ouch(gw, "MM1")
+        mm1.mass_quote(2, [("MSFT", 4, 1_491_000, 10, 5, 1_509_000, 10)])   # replaces 1 and 2
+        ack = await mm1.expect("MassQuoteAck", QuoteId=2)
+        mm1.cancel(3, 5)                                   # a reduction needs the order's price
+        reduced = await mm1.expect("OrderCanceled", UserRefNum=3)
+        mm1.enter(2, "B", 1, "MSFT", 1_480_000)           # UserRefNums stay increasing
+        dup = await mm1.expect("OrderRejected", UserRefNum=2)
+        await settle(server)
+        live = sorted((ref_of(o[16]), o[9]) for o in live_orders(server, "MM1"))
+        mm1.close()
+        await server.stop()
+        return ack, reduced, dup, live
+
+    run("uvloop", first())
+    ack, reduced, dup, live = run("uvloop", second())
+    assert ack["Status"] == b"A"
+    assert reduced["Quantity"] == 3
+    assert dup["Reason"] == 0x2B
+    assert live == [(3, 5), (4, 10), (5, 10)]
