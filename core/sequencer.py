@@ -20,6 +20,18 @@ from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Scope, Side
 RECORD_COMMAND = 1          # journal record type of an engine command
 
 
+def _padding_bytes(dtype: np.dtype) -> np.ndarray:
+    covered = np.zeros(dtype.itemsize, dtype=bool)
+    for sub, offset, *_ in dtype.fields.values():
+        covered[offset:offset + sub.itemsize] = True
+    return np.flatnonzero(~covered)
+
+
+# Rows built from tuples leave C padding uninitialised; the journal must hold the same bytes for
+# the same commands, so the padding is zeroed before journaling.
+_PADDING = _padding_bytes(COMMAND_DTYPE)
+
+
 class ReplayError(ValueError):
     """A journal record cannot be an engine command (wrong type or size): the journal was written
     by something else, or by an incompatible version."""
@@ -67,10 +79,13 @@ class Sequencer:
                                f"sequencer at {self._next_seq}")
         saved = self._next_seq, self._last_ts
         self.stamp(rows)
+        raw = np.ascontiguousarray(rows).view(np.uint8).reshape(n, COMMAND_DTYPE.itemsize)
+        if len(_PADDING):
+            raw[:, _PADDING] = 0
         try:
             first = self.journal.append_many(
                 np.full(n, RECORD_COMMAND, dtype=np.uint16), np.ascontiguousarray(rows["ts_ns"]),
-                np.ascontiguousarray(rows).view(np.uint8),
+                raw.reshape(-1),
                 np.arange(0, (n + 1) * COMMAND_DTYPE.itemsize, COMMAND_DTYPE.itemsize, dtype=np.int64))
         except BaseException:
             self._next_seq, self._last_ts = saved

@@ -111,3 +111,17 @@ def test_time_never_goes_backwards_across_a_restart(tmp_path):
         more = rows[1:2].copy()
         seq.submit(more)
         assert int(more["ts_ns"][0]) == 5_000
+
+
+def test_journaled_commands_have_zeroed_padding(tmp_path):
+    """Same commands, same journal bytes: whatever garbage a row's C padding held is not kept."""
+    from ordex.core.sequencer import _PADDING
+    rows = unsequenced_commands(5)[:3].copy()
+    raw = rows.view(np.uint8).reshape(len(rows), -1)
+    raw[:, _PADDING] = 0xAB
+    with Journal.open(tmp_path / "j", JournalConfig(durability="none")) as journal:
+        Sequencer(Engine(reference_data(), max_orders=64), journal, clock_ns=FakeClock()).submit(rows)
+        journal.flush()
+        assert journal.wait_durable(3, timeout=10)
+    for _, _, _, payload in read_journal(tmp_path / "j"):
+        assert not any(payload[i] for i in _PADDING)
