@@ -25,7 +25,7 @@ import orjson
 
 from ordex.ext.itch_l2 import L2Books
 from ordex.ext.itch_levels import Flag
-from ordex.feeds.coinbase import BboCheck
+from ordex.feeds.coinbase import BboCheck, L2Output
 from ordex.feeds.model import Counters, Instruments
 
 _SNAPSHOT = ord("S")
@@ -73,7 +73,7 @@ class _Symbol:
         self.stats: Counter[str] = Counter()   # this symbol's share of the counters
 
 
-class BinanceNormaliser:
+class BinanceNormaliser(L2Output):
     """Snapshots and stream messages (decoded JSON) in, normalised events out via take()."""
 
     name = "binance"
@@ -325,18 +325,6 @@ class BinanceNormaliser:
         if self._diffs:
             out["depthUpdate"] = out.get("depthUpdate", 0) + self._diffs
         return out
-
-    def take(self) -> np.ndarray:
-        return self.books.events.take()
-
-    def pending(self) -> int:
-        return len(self.books.events)
-
-    def reasons(self) -> dict[str, int]:
-        out = dict(self.counters.as_dict())
-        for k, v in self.books.reasons().items():
-            out[k] = out.get(k, 0) + v
-        return dict(sorted(out.items()))
 
     def bbo_checks(self) -> dict[str, BboCheck]:
         return {name: s.bbo for name, s in self.symbols.items()}

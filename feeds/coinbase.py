@@ -47,7 +47,24 @@ class _Product:
     bbo: BboCheck = field(default_factory=BboCheck)
 
 
-class CoinbaseNormaliser:
+class L2Output:
+    """What a JSON level-2 normaliser hands downstream: its books' events and its filter counts
+    (both normalisers keep `self.books`, an L2Books, and `self.counters`)."""
+
+    def take(self) -> np.ndarray:
+        return self.books.events.take()
+
+    def pending(self) -> int:
+        return len(self.books.events)
+
+    def reasons(self) -> dict[str, int]:
+        out = dict(self.counters.as_dict())
+        for k, v in self.books.reasons().items():
+            out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
+
+
+class CoinbaseNormaliser(L2Output):
     """Messages (decoded JSON dicts) in, normalised events out via take()."""
 
     name = "coinbase"
@@ -197,18 +214,6 @@ class CoinbaseNormaliser:
         if self._updates:
             out["l2update"] = out.get("l2update", 0) + self._updates
         return out
-
-    def take(self) -> np.ndarray:
-        return self.books.events.take()
-
-    def pending(self) -> int:
-        return len(self.books.events)
-
-    def reasons(self) -> dict[str, int]:
-        out = dict(self.counters.as_dict())
-        for k, v in self.books.reasons().items():
-            out[k] = out.get(k, 0) + v
-        return dict(sorted(out.items()))
 
     def bbo_checks(self) -> dict[str, BboCheck]:
         return {s: p.bbo for s, p in self.products.items()}
