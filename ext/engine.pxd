@@ -385,7 +385,6 @@ cdef class Engine:
     cdef int end_matching(self, int64_t* pairs, int64_t n, uint8_t kind, int lc_event, uint16_t reason) except -1
     cdef int sweep(self, int mode, int32_t a, int32_t b, uint8_t kind, int lc_event, uint16_t reason) except -1
     cdef int mass_cancel(self, ECommand* c) except -1
-    cdef int sweep_permitted(self, int32_t s, int32_t instrument) except -1
     cdef int settle(self) except -1
     cdef int apply_c(self, ECommand* c) except -1
     cdef dict _order_dict(self, EOrder* o)

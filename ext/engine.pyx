@@ -1119,7 +1119,7 @@ cdef class Engine:
         """Collect live orders by a filter and end them in order-id (or expiry) order.
 
         mode 0: session == a and (b < 0 or instrument == b); 1: account == a (same b filter);
-        2: instrument == a; 3: all (restricted to accounts session b may trade unless admin);
+        2: b < 0 or instrument == b, of accounts session a may trade (admin session: all);
         4: instrument == a and tif DAY; 5: GTD with expire_ts <= timer ts."""
         cdef int64_t* pairs = <int64_t*>PyMem_Malloc((self.high_water + 1) * 2 * sizeof(int64_t))
         cdef int64_t n = 0, count
@@ -1138,9 +1138,8 @@ cdef class Engine:
                 elif mode == 1:
                     take = o.account == a and (b < 0 or o.instrument == b)
                 elif mode == 2:
-                    take = o.instrument == a
-                elif mode == 3:
-                    take = True
+                    take = (b < 0 or o.instrument == b) and \
+                        (a == ADMIN or self.sess_acct_ok[a * self.n_acct + o.account]) != 0
                 elif mode == 4:
                     take = o.instrument == a and o.tif == TIF_DAY
                 else:
@@ -1173,7 +1172,8 @@ cdef class Engine:
         elif c.scope == SC_INSTRUMENT or c.scope == SC_ALL:
             if c.scope == SC_INSTRUMENT and not 0 <= c.instrument < self.n_instr:
                 return 0
-            count = self.sweep_permitted(s, c.instrument if c.scope == SC_INSTRUMENT else -1)
+            count = self.sweep(2, s, c.instrument if c.scope == SC_INSTRUMENT else -1,
+                               EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
         else:
             return 0
         e = self.emit(EV_MASS_CANCEL_DONE)
@@ -1183,29 +1183,6 @@ cdef class Engine:
         e.instrument = c.instrument
         memcpy(e.clordid, c.clordid, CLORDID_LEN)
         return 0
-
-    cdef int sweep_permitted(self, int32_t s, int32_t instrument) except -1:
-        """Mass cancel by instrument / all: only orders of accounts the session may trade."""
-        cdef int64_t* pairs = <int64_t*>PyMem_Malloc((self.high_water + 1) * 2 * sizeof(int64_t))
-        cdef int64_t n = 0, count
-        cdef int32_t slot
-        cdef EOrder* o
-        if pairs == NULL:
-            raise MemoryError()
-        try:
-            for slot in range(self.high_water):
-                o = &self.orders[slot]
-                if o.id == 0:
-                    continue
-                if (instrument < 0 or o.instrument == instrument) and \
-                        (s == ADMIN or self.sess_acct_ok[s * self.n_acct + o.account]):
-                    pairs[2 * n] = o.id
-                    pairs[2 * n + 1] = o.id
-                    n += 1
-            count = self.end_matching(pairs, n, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
-        finally:
-            PyMem_Free(pairs)
-        return count
 
     # ------------------------------------------------------------------ the loop
 
