@@ -245,8 +245,9 @@ class FixApplication:
             row["flags"] = Flag.POST_ONLY
         return as_tuple(row)
 
-    def _target(self, row, msg) -> None:
-        row["orig_clordid"] = self._clordid(msg, 41)
+    def _target(self, row, msg, clordid_tag: int = 41) -> None:
+        """The order a request names: OrigClOrdID (ClOrdID for a status request), or OrderID."""
+        row["orig_clordid"] = self._clordid(msg, clordid_tag)
         order_id = msg.get_bytes(37, b"")
         if order_id.isdigit():
             row["order_id"] = int(order_id)
@@ -272,10 +273,7 @@ class FixApplication:
 
     def status(self, sid: int, msg) -> tuple:
         row = self._row(CommandKind.STATUS_REQUEST, sid, b"")
-        row["orig_clordid"] = self._clordid(msg)
-        order_id = msg.get_bytes(37, b"")
-        if order_id.isdigit():
-            row["order_id"] = int(order_id)
+        self._target(row, msg, 11)
         return as_tuple(row)
 
     def mass_cancel(self, sid: int, msg) -> tuple:
