@@ -34,9 +34,6 @@ class BookView:
         self.levels = [({}, {}) for _ in range(n_instruments)]   # price -> [qty, count]
         self.orders: dict[int, list] = {}    # order id -> [instrument, side, price, shown, hidden]
 
-    def _level(self, inst, side, price):
-        return self.levels[inst][side - 1].setdefault(price, [0, 0])
-
     def _shown(self, inst, side, price, delta, count_delta=0):
         book = self.levels[inst][side - 1]
         lvl = book.setdefault(price, [0, 0])
