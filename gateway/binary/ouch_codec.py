@@ -10,7 +10,7 @@ import numpy as np
 
 from ordex.core.commands import Tif
 from ordex.core.events import EventKind, Liquidity
-from ordex.core.lifecycle import OrderState
+from ordex.core.lifecycle import TERMINAL as _TERMINAL_STATES
 from ordex.core.reasons import Reason
 from ordex.gateway.binary import schema
 from ordex.gateway.binary.wire import MAX_U32, WireInstruments
@@ -65,8 +65,8 @@ SIDE_BYTES = (b" ", b"B", b"S")
 TIF_BYTES = {int(Tif.IOC): b"3"}
 TIF_OUT = np.full(8, b"0", dtype="S1")
 TIF_OUT[Tif.IOC] = b"3"
-TERMINAL = np.zeros(16, dtype=bool)
-TERMINAL[[OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED]] = True
+TERMINAL = np.zeros(16, dtype=bool)                 # by state, for numpy masks
+TERMINAL[[int(x) for x in _TERMINAL_STATES]] = True
 
 # where a command row came from, to word its replies (the "src" of the echo record)
 SRC_ENTER, SRC_REPLACE, SRC_CANCEL, SRC_REDUCE, SRC_QUOTE, SRC_SILENT, SRC_MASS = (
@@ -81,8 +81,7 @@ DEFAULT_ECHO = (b" ", b" " * 14, b"A", b"N", b"N", b"Y", 0)
     EventKind.EXPIRED, EventKind.RESTATED, EventKind.CANCEL_REJECTED, EventKind.MASS_CANCEL_DONE))
 MAKER = int(Liquidity.MAKER)
 QTY_NOT_ABOVE_FILLED = int(Reason.QTY_NOT_ABOVE_FILLED)
-TERMINAL_STATES = frozenset(int(x) for x in (OrderState.FILLED, OrderState.CANCELLED,
-                                             OrderState.REJECTED, OrderState.EXPIRED))
+TERMINAL_STATES = frozenset(int(x) for x in _TERMINAL_STATES)   # plain ints, for one at a time
 _ORDER_KINDS = frozenset((K_TRADE, K_CANCELLED, K_EXPIRED, K_REJECTED))
 SMALL_BATCH = 8          # up to this many events: struct, one at a time; more: numpy
 # positions in EVENT_DTYPE tuples (events.tolist())
