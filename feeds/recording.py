@@ -34,33 +34,38 @@ def read_records(path: str | os.PathLike, counters: Counters,
         for n, line in enumerate(f, 1):
             if progress is not None and n % 4096 == 0:
                 progress(raw.tell())
-            line = line.strip()
-            if not line:
-                continue
-            if line[:1] in (b"{", b"["):
-                yield Record(0, b"", line, n)
-                continue
-            i = line.find(b": ")
-            head = line[:i] if i >= 0 else line
-            parts = head.split()
-            if i < 0 or not parts:
-                if b" <-> " in line:
-                    continue
-                counters.hit("garbage_line", f"{path}:{n}: {line[:60]!r}")
-                continue
-            try:
-                recv_ns = parse_decimal(parts[-1], 9)
-            except ValueError:
-                counters.hit("garbage_line", f"{path}:{n}: bad receive time {parts[-1][:30]!r}")
-                continue
-            if len(parts) == 1:
-                yield Record(recv_ns, b"", line[i + 2:], n)
-            elif len(parts) == 3 and parts[1] == b"->":
-                yield Record(recv_ns, parts[0], line[i + 2:], n)
-            elif len(parts) == 3 and parts[1] == b"<-":
-                continue
-            else:
-                counters.hit("garbage_line", f"{path}:{n}: {head[:60]!r}")
+            rec = parse_line(line, n, counters, path)
+            if rec is not None:
+                yield rec
+
+
+def parse_line(line: bytes, n: int, counters: Counters, where: object = "") -> Record | None:
+    """One line of a recording (or of a live stream in the same shapes) as a Record; None for
+    blank lines, lines we sent, connection markers and garbage (counted as garbage_line)."""
+    line = line.strip()
+    if not line:
+        return None
+    if line[:1] in (b"{", b"["):
+        return Record(0, b"", line, n)
+    i = line.find(b": ")
+    head = line[:i] if i >= 0 else line
+    parts = head.split()
+    if i < 0 or not parts:
+        if b" <-> " not in line:
+            counters.hit("garbage_line", f"{where}:{n}: {line[:60]!r}")
+        return None
+    try:
+        recv_ns = parse_decimal(parts[-1], 9)
+    except ValueError:
+        counters.hit("garbage_line", f"{where}:{n}: bad receive time {parts[-1][:30]!r}")
+        return None
+    if len(parts) == 1:
+        return Record(recv_ns, b"", line[i + 2:], n)
+    if len(parts) == 3 and parts[1] == b"->":
+        return Record(recv_ns, parts[0], line[i + 2:], n)
+    if len(parts) != 3 or parts[1] != b"<-":
+        counters.hit("garbage_line", f"{where}:{n}: {head[:60]!r}")
+    return None
 
 
 def merge_by_time(*streams: Iterable[Record]) -> Iterator[Record]:

@@ -235,7 +235,8 @@ def _bad_csv_row(counters: Counters) -> Callable:
 def read_ticks(path: str | os.PathLike, normaliser: TickNormaliser, fmt: str | None = None,
                progress: Callable[[int], None] | None = None,
                batch_rows: int = 65536) -> Iterator[np.ndarray]:
-    """Event batches of a CSV (optionally gzipped) or Parquet tick file, read in bounded chunks."""
+    """Event batches of a CSV (optionally gzipped) or Parquet tick file, read in bounded chunks
+    of at most batch_rows rows."""
     path = os.fspath(path)
     fmt = fmt or ("parquet" if path.endswith(".parquet") else "csv")
     if fmt == "parquet":
@@ -256,6 +257,8 @@ def read_ticks(path: str | os.PathLike, normaliser: TickNormaliser, fmt: str | N
             parse_options=pacsv.ParseOptions(invalid_row_handler=_bad_csv_row(normaliser.counters)),
             convert_options=pacsv.ConvertOptions(column_types=as_text, strings_can_be_null=True))
         for batch in reader:
-            yield normaliser.feed_batch(batch)
+            # A 1 MiB CSV block can hold far more rows than a caller wants per step.
+            for start in range(0, batch.num_rows, batch_rows):
+                yield normaliser.feed_batch(batch.slice(start, batch_rows))
             if progress is not None:
                 progress(raw.tell())
