@@ -20,7 +20,9 @@ Use on the event loop:
 Durability modes (JournalConfig.durability):
     fsync  a sync as soon as a group is written (groups queue behind a running sync);
     batch  at most one sync per batch_interval_ms: acknowledgements wait for it;
-    none   no sync: on_durable reports what was written to the page cache (benchmarks only).
+    none   no sync: on_durable reports what was written to the page cache (benchmarks only);
+           flush() writes on the calling (loop) thread and calls on_durable before it returns,
+           so an acknowledgement waits for no other thread.
 
 Failure: when a write or sync fails the journal is failed for good.  `failure` holds the
 JournalFailed; appends and flushes raise it; on_failure is called once; nothing more is reported
@@ -143,7 +145,10 @@ class Journal:
                                   segment_bytes=config.segment_bytes, prealloc=prealloc, ops=ops,
                                   report_durable=self._report_durable,
                                   report_failure=self._report_failure)
-        self._writer.start()
+        # none mode writes on the loop thread (SyncThread.write_now): no thread to start.
+        self._inline = config.durability == "none"
+        if not self._inline:
+            self._writer.start()
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -220,7 +225,11 @@ class Journal:
             if group is not None:
                 self._encoder.release(group[0], group[1])
             raise self._failure.with_traceback(None)
-        if group is not None:
+        if group is None:
+            return
+        if self._inline:
+            self._writer.write_now(group)
+        else:
             self._writer.submit(group)
 
     def _schedule(self) -> None:
@@ -244,8 +253,9 @@ class Journal:
             pass
         self._closed = True
         self._encoder.fail(JournalError("journal is closed"))
-        self._writer.stop()
-        self._writer.join()
+        if not self._inline:
+            self._writer.stop()
+            self._writer.join()
         seg = self._writer.segment
         if seg is not None:
             try:
@@ -266,7 +276,7 @@ class Journal:
         if callback is None:
             return
         try:
-            if self._call_soon_threadsafe is not None:
+            if self._call_soon_threadsafe is not None and not self._inline:
                 self._call_soon_threadsafe(callback, arg)
             else:
                 callback(arg)

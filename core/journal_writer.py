@@ -1,8 +1,11 @@
 """The journal's sync thread: writes groups of records to the active segment, rotates segments,
 calls fdatasync once per group (or per interval) and reports how far the journal is durable.
 
-All file I/O of a running journal happens on this thread; the event loop only encodes records
-into a group buffer and hands the group over (Journal.flush).  os.pwritev and os.fdatasync release
+All file I/O of a running journal in `fsync` and `batch` modes happens on this thread; the event
+loop only encodes records into a group buffer and hands the group over (Journal.flush).  In `none`
+mode there is nothing to wait for, so the loop writes each group itself (`write_now`) and reports
+it at once: the hand-off to this thread and the wake-up of the loop that reports back cost 55-120
+us per round trip, most of an acknowledgement's latency; this thread is then not started.  os.pwritev and os.fdatasync release
 the GIL, so the loop keeps running while the disk works.  Groups handed over while a sync is in
 progress are written and synced after it: a sync only ever reports records that were written
 before it started.
@@ -124,6 +127,16 @@ class SyncThread(threading.Thread):
         with self._cond:
             self._queue.append(group)
             self._cond.notify()
+
+    def write_now(self, group: tuple) -> None:
+        """`none` mode: write a group on the caller's thread (the loop's) and report it written at
+        once.  A failure fails the journal as on the thread and raises the JournalFailed."""
+        try:
+            self._write([group])
+        except BaseException as exc:  # noqa: BLE001 - every failure must fail the journal
+            self._fail(exc)
+            raise self.failure from exc
+        self._report(self._written_seq)
 
     def stop(self) -> None:
         with self._cond:

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from journal_helpers import SMALL, RecordingOps
-from ordex.core.journal import Journal, JournalBackpressure
+from journal_helpers import SMALL, FaultOps, RecordingOps
+from ordex.core.journal import Journal, JournalBackpressure, JournalFailed, read_journal
 
 FSYNC = replace(SMALL, durability="fsync")
 
@@ -209,3 +209,40 @@ def test_event_loop_integration(jdir, loop_kind):
     assert {tid for _, tid in reports} == {threading.get_ident()}
     assert [s for s, _ in reports][-1] == 300 and ops.syncs() - base <= 4
     assert all(s in (100, 200, 300) for s, _ in reports)
+
+
+def test_none_mode_writes_and_reports_on_the_flushing_thread(jdir):
+    """none mode: flush() writes the group and reports it before returning, on the caller's
+    thread; no sync thread runs (its hand-off would be most of an ack's latency)."""
+    seen = []
+    journal = Journal.open(jdir, SMALL, on_durable=lambda seq: seen.append(
+        (seq, threading.get_ident())), call_soon_threadsafe=lambda *a: pytest.fail("hand-off"))
+    try:
+        assert not journal._writer.is_alive()
+        journal.append(1, 1, b"a")
+        journal.append(1, 2, b"b")
+        journal.flush()
+        assert seen == [(2, threading.get_ident())]
+        assert journal.durable_seq == 2
+    finally:
+        journal.close()
+    assert [r[0] for r in read_journal(jdir)] == [1, 2]
+
+
+def test_none_mode_write_failure_fails_the_journal_at_flush(jdir):
+    failures = []
+    ops = FaultOps()
+    journal = Journal.open(jdir, SMALL, file_ops=ops, on_failure=failures.append)
+    try:
+        journal.append(1, 1, b"ok")
+        journal.flush()
+        ops.fail_write_after = ops.writes
+        journal.append(1, 2, b"lost")
+        with pytest.raises(JournalFailed, match="No space left on device"):
+            journal.flush()
+        assert len(failures) == 1 and journal.durable_seq == 1
+        with pytest.raises(JournalFailed):
+            journal.append(1, 3, b"refused")
+    finally:
+        journal.close()
+    assert [r[0] for r in read_journal(jdir)] == [1]
