@@ -7,11 +7,13 @@ Instruments and accounts are given inline (`[[instrument]]`, `[[account]]`, `[cu
 files (`[reference] instruments = "instruments.csv"`, `accounts = "accounts.toml"`; TOML, CSV or
 Parquet, see ordex.core.refdata).  Every `[[fix.session]]` is also an engine session: its name,
 the accounts it may trade and its order-rate throttle; so is every `[[binary.user]]` (a
-SoupBinTCP user of `[binary]`: OUCH order entry and the ITCH feed).
+SoupBinTCP user of `[binary]`: OUCH order entry and the ITCH feed).  Each `[[feed]]` is a market
+data source whose prices become the engine's reference prices (gateway/feed_gateway.py).
 """
 from __future__ import annotations
 
 import tomllib
+import datetime as dt
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,7 +27,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 BEGIN_STRINGS = ("FIX.4.4", "FIX.4.2")
 
 _TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "reference", "fix",
-        "admin", "binary"}
+        "admin", "binary", "feed"}
 _SERVER = {"data_dir", "log_level", "timer_interval_ms"}
 _JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb", "snapshot_every_commands",
             "snapshot_every_s", "prune_after_snapshot"}
@@ -40,6 +42,15 @@ _BINARY_USER = {"name", "password_hash", "accounts", "cancel_on_disconnect", "pr
                 "protection_qty", "protection_window_ms", "max_orders_per_sec", "dialect", "feed"}
 CANCEL_ON_DISCONNECT = ("quotes", "all", "off")
 BINARY_DIALECTS = ("nasdaq", "ouch-connect")
+FEED_FORMATS = ("itch", "coinbase", "binance", "csv", "parquet")
+FEED_TCP_FORMATS = ("itch", "coinbase", "binance")
+FEED_PRICES = ("mark", "last", "mid")
+FEED_OFF_TICK = ("nearest", "reject")
+FEED_ON_FAILURE = ("retry", "stop")
+_FEED = {"name", "format", "path", "connect", "soup", "username", "password", "session", "date",
+         "snapshots", "symbols", "scales", "columns", "ts_unit", "symbol", "price",
+         "min_interval_ms", "stale_ms", "band_bps", "off_tick", "on_failure", "retry_ms",
+         "max_retries", "chunk_kb", "max_line_kb"}
 _SESSION = {"name", "begin_string", "sender_comp_id", "target_comp_id", "accounts", "heartbeat_s",
             "max_orders_per_sec", "cancel_on_disconnect", "drop_copy", "reset_on_logon",
             "sending_time_tolerance_s", "username", "password_hash", "validate"}
@@ -97,6 +108,36 @@ class BinarySettings:
 
 
 @dataclass
+class FeedConfig:
+    """[[feed]]: a market data source (feeds/) whose prices become REFERENCE_PRICE commands."""
+    name: str
+    format: str                                   # FEED_FORMATS
+    path: Path | None                             # a recording / tick file ...
+    connect: tuple[str, int] | None               # ... or a TCP stream (FEED_TCP_FORMATS)
+    symbols: dict[str, int]                       # feed symbol -> engine instrument id
+    soup: bool = False                            # itch over TCP inside SoupBinTCP
+    username: str = ""
+    password: str = ""
+    session: str = ""
+    date: dt.date | None = None                   # ITCH session date (default: file name / today)
+    snapshots: Path | None = None                 # binance: REST depth snapshots recording
+    scales: dict[str, tuple[int, int]] = field(default_factory=dict)   # JSON/ticks decimals
+    columns: dict[str, str] = field(default_factory=dict)   # csv/parquet: our field -> column
+    ts_unit: str = "ns"
+    symbol: str | None = None                     # csv/parquet: symbol of rows without one
+    price: str = "mark"                           # FEED_PRICES
+    min_interval_ms: int = 1000                   # at most one reference per instrument per interval
+    stale_ms: int | None = None                   # None: the format's default (feeds.replay)
+    band_bps: int = 1000                          # out-of-band filter around the feed's reference
+    off_tick: str = "nearest"                     # FEED_OFF_TICK
+    on_failure: str = "retry"                     # FEED_ON_FAILURE
+    retry_ms: int = 1000
+    max_retries: int = 0                          # consecutive failures before stopping (0: never)
+    chunk_bytes: int = 64 << 10                   # file read per loop step
+    max_line_bytes: int = 16 << 20                # JSON over TCP: longest line accepted
+
+
+@dataclass
 class Config:
     source: str
     data_dir: Path
@@ -123,6 +164,7 @@ class Config:
     snapshot_every_commands: int = 1_000_000
     snapshot_every_s: int = 300
     prune_journal: bool = False      # delete journal segments a kept snapshot covers (audit trail!)
+    feeds: list[FeedConfig] = field(default_factory=list)
 
 
 def _table(src: str, doc: dict, name: str, allowed: set[str]) -> dict:
@@ -270,6 +312,7 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
         raise ConfigError(f"{source}: [reference] {e}") from None
     if not cfg.reference.instruments:
         raise ConfigError(f"{source}: no instruments defined")
+    cfg.feeds = _feeds(source, base, doc.get("feed", []), cfg.reference)
     return cfg
 
 
@@ -336,6 +379,110 @@ def _binary_user(src: str, where: str, u: Any, fix_names: list[str]) -> BinaryUs
         max_orders_per_sec=_get(src, where, u, "max_orders_per_sec", int, 0, minimum=0),
         dialect=_get(src, where, u, "dialect", str, "nasdaq", BINARY_DIALECTS),
         feed=_get(src, where, u, "feed", bool, True))
+
+
+def _feeds(src: str, base: Path, raw: Any, reference: ReferenceData) -> list[FeedConfig]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{src}: [[feed]] must be an array of tables")
+    feeds = [_feed(src, f"feed {n}", base, f, reference) for n, f in enumerate(raw, 1)]
+    if len({f.name for f in feeds}) != len(feeds):
+        raise ConfigError(f"{src}: [[feed]] names must be unique")
+    # Two sources moving one instrument's reference would make it flip between them.
+    driven: dict[int, str] = {}
+    for f in feeds:
+        for inst in f.symbols.values():
+            if inst in driven:
+                raise ConfigError(f"{src}: [[feed]] {f.name!r} and {driven[inst]!r} both map to "
+                                  f"instrument {reference.instruments[inst].symbol!r}")
+            driven[inst] = f.name
+    return feeds
+
+
+def _str_table(src: str, where: str, t: dict, key: str) -> dict[str, str]:
+    v = t.get(key, {})
+    if not (isinstance(v, dict) and all(isinstance(x, str) and x for x in v.values())):
+        raise ConfigError(f"{src}: [{where}] {key} = {v!r}: expected a table of strings")
+    return v
+
+
+def _feed(src: str, where: str, base: Path, f: Any, reference: ReferenceData) -> FeedConfig:
+    if not isinstance(f, dict):
+        raise ConfigError(f"{src}: [{where}] must be a table")
+    unknown = set(f) - _FEED
+    if unknown:
+        raise ConfigError(f"{src}: [{where}] unknown key(s): {', '.join(sorted(unknown))}")
+    name = f.get("name")
+    if not (isinstance(name, str) and name):
+        raise ConfigError(f"{src}: [{where}] name is required (a non-empty string)")
+    where = f"feed {name}"
+    fmt = _get(src, where, f, "format", str, None, FEED_FORMATS)
+    if fmt is None:
+        raise ConfigError(f"{src}: [{where}] format is required: one of {', '.join(FEED_FORMATS)}")
+    path, connect = _get(src, where, f, "path", str), _get(src, where, f, "connect", str)
+    if (path is None) == (connect is None):
+        raise ConfigError(f"{src}: [{where}] needs exactly one of path (a file) and connect "
+                          "(HOST:PORT)")
+    if connect is not None and fmt not in FEED_TCP_FORMATS:
+        raise ConfigError(f"{src}: [{where}] connect: format {fmt!r} is read from files only "
+                          f"(TCP: {', '.join(FEED_TCP_FORMATS)})")
+    soup = _get(src, where, f, "soup", bool, False)
+    if soup and (fmt != "itch" or connect is None):
+        raise ConfigError(f"{src}: [{where}] soup = true needs format = \"itch\" and connect")
+    symbols = {}
+    by_symbol = {i.symbol: i.id for i in reference.instruments}
+    for theirs, ours in _str_table(src, where, f, "symbols").items():
+        if ours not in by_symbol:
+            raise ConfigError(f"{src}: [{where}] symbols.{theirs} = {ours!r}: not an instrument "
+                              f"(known: {', '.join(sorted(by_symbol))})")
+        if by_symbol[ours] in symbols.values():
+            raise ConfigError(f"{src}: [{where}] symbols: two feed symbols map to {ours!r}")
+        symbols[theirs] = by_symbol[ours]
+    if not symbols:
+        raise ConfigError(f"{src}: [{where}] symbols is required: a table of feed symbol = "
+                          "instrument")
+    date = _get(src, where, f, "date", str)
+    if date is not None:
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise ConfigError(f"{src}: [{where}] date = {date!r}: expected YYYY-MM-DD") from None
+    scales = {}
+    for sym, text in _str_table(src, where, f, "scales").items():
+        p, sep, q = text.partition(",")
+        if not (sep and p.strip().isdigit() and q.strip().isdigit()
+                and int(p) <= 18 and int(q) <= 18):
+            raise ConfigError(f"{src}: [{where}] scales.{sym} = {text!r}: expected "
+                              "\"PRICE_DECIMALS,QTY_DECIMALS\" (0 to 18 each)")
+        scales[sym] = (int(p), int(q))
+    columns = _str_table(src, where, f, "columns")
+    ts_unit = _get(src, where, f, "ts_unit", str, "ns", ("ns", "us", "ms", "s"))
+    if fmt in ("csv", "parquet"):
+        from ordex.feeds.ticks import TickSpec
+        try:
+            TickSpec(dict(columns), ts_unit)
+        except ValueError as e:
+            raise ConfigError(f"{src}: [{where}] columns: {e}") from None
+    snapshots = _get(src, where, f, "snapshots", str)
+    stale = _get(src, where, f, "stale_ms", int, -1, minimum=0)
+    return FeedConfig(
+        name=name, format=fmt, path=base / path if path else None,
+        connect=_listen(src, connect, where, "connect") if connect else None,
+        symbols=symbols, soup=soup,
+        username=_get(src, where, f, "username", str, ""),
+        password=_get(src, where, f, "password", str, ""),
+        session=_get(src, where, f, "session", str, ""),
+        date=date, snapshots=base / snapshots if snapshots else None, scales=scales,
+        columns=columns, ts_unit=ts_unit, symbol=_get(src, where, f, "symbol", str),
+        price=_get(src, where, f, "price", str, "mark", FEED_PRICES),
+        min_interval_ms=_get(src, where, f, "min_interval_ms", int, 1000, minimum=0),
+        stale_ms=None if stale == -1 else stale,
+        band_bps=_get(src, where, f, "band_bps", int, 1000, minimum=0),
+        off_tick=_get(src, where, f, "off_tick", str, "nearest", FEED_OFF_TICK),
+        on_failure=_get(src, where, f, "on_failure", str, "retry", FEED_ON_FAILURE),
+        retry_ms=_get(src, where, f, "retry_ms", int, 1000, minimum=10),
+        max_retries=_get(src, where, f, "max_retries", int, 0, minimum=0),
+        chunk_bytes=_get(src, where, f, "chunk_kb", int, 64, minimum=1) << 10,
+        max_line_bytes=_get(src, where, f, "max_line_kb", int, 16384, minimum=1) << 10)
 
 
 def default_text() -> str:

@@ -22,6 +22,18 @@ Read at scrape time:
                                              journal_pending_bytes, journal_undurable_commands
     ordex_fix_outbound_bytes{session}, ordex_fix_inbound_queued{session}
     ordex_accepting, ordex_durable_seq
+Market data feeds (gateway/feed_gateway.py), read from each Feed at scrape time:
+    ordex_feed_messages_total{feed,type}     venue messages normalised (ITCH type letter, JSON
+                                             type, csv/parquet trade/quote rows)
+    ordex_feed_filter_hits_total{feed,reason}  data dropped or flagged by the normaliser and the
+                                             reference filters (gap, stale, out_of_band, crossed,
+                                             bad_frame, bad_json, off_tick, ...)
+    ordex_feed_failures_total{feed,reason}   source failures (connect_failed, disconnected, ...)
+    ordex_feed_reference_prices_total{feed,instrument}  REFERENCE_PRICE commands submitted
+    ordex_feed_reference_age_seconds{feed,instrument}   since the engine's reference was stamped
+    ordex_feed_reference_source_age_seconds{feed,instrument}  since the exchange time of the
+                                             data it came from
+    ordex_feed_up{feed}                      1 while the source is being read
 
 The server offers no observation hooks, so `attach()` wraps the server's `submit` and the
 journal's `append_many` on those instances (one perf_counter_ns pair per call) and reads a few
@@ -136,6 +148,7 @@ class Metrics:
         self.fix_sessions = lambda: ()
         self.registry.register(_CountCollector(self))
         self.registry.register(_ScrapeCollector(self))
+        self.registry.register(_FeedCollector(self))
 
     # -- wiring -------------------------------------------------------------------------------
     def attach(self, server) -> None:
@@ -335,3 +348,50 @@ class _ScrapeCollector:
         yield total
         yield out_bytes
         yield in_queued
+
+
+class _FeedCollector:
+    """The market data feeds' counts, from the server's feed gateways at scrape time."""
+
+    def __init__(self, metrics: Metrics):
+        self.m = metrics
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        server = self.m.server
+        msgs = CounterMetricFamily("ordex_feed_messages", "Venue messages normalised, by type",
+                                   labels=["feed", "type"])
+        hits = CounterMetricFamily("ordex_feed_filter_hits", "Feed data dropped or flagged by "
+                                   "the normaliser and reference filters, by reason",
+                                   labels=["feed", "reason"])
+        failures = CounterMetricFamily("ordex_feed_failures", "Feed source failures, by reason",
+                                       labels=["feed", "reason"])
+        refs = CounterMetricFamily("ordex_feed_reference_prices", "REFERENCE_PRICE commands "
+                                   "submitted from feeds", labels=["feed", "instrument"])
+        age = GaugeMetricFamily("ordex_feed_reference_age_seconds", "Seconds since the engine's "
+                                "reference price from this feed was stamped",
+                                labels=["feed", "instrument"])
+        source_age = GaugeMetricFamily("ordex_feed_reference_source_age_seconds", "Seconds since "
+                                       "the exchange time of the data behind the reference price",
+                                       labels=["feed", "instrument"])
+        up = GaugeMetricFamily("ordex_feed_up", "1 while the feed's source is being read",
+                               labels=["feed"])
+        feeds = [f for gw in (server.gateways if server is not None else ())
+                 for f in getattr(gw, "market_feeds", ())]
+        now = server.clock_ns() if feeds else 0
+        for f in feeds:
+            for kind, n in sorted(f.message_counts().items()):
+                msgs.add_metric([f.name, kind], n)
+            for reason, n in sorted(f.reason_counts().items()):
+                hits.add_metric([f.name, reason], n)
+            for reason, n in sorted(f.failures.items()):
+                failures.add_metric([f.name, reason], n)
+            for inst, (_, stamped, feed_ts, _) in sorted(f.sent.items()):
+                symbol = f.symbol(inst)
+                refs.add_metric([f.name, symbol], f.submitted[inst])
+                age.add_metric([f.name, symbol], max(0, now - stamped) / 1e9)
+                source_age.add_metric([f.name, symbol], max(0, now - feed_ts) / 1e9)
+            up.add_metric([f.name], 1.0 if f.up else 0.0)
+        yield from (msgs, hits, failures, refs, age, source_age, up)

@@ -261,6 +261,9 @@ def run(config: Config) -> int:
         if config.binary.users and (config.binary.listen or config.binary.feed_listen):
             from ordex.gateway.binary.gateway import BinaryGateway
             server.gateways.append(BinaryGateway(config))
+        if config.feeds:
+            from ordex.gateway.feed_gateway import FeedGateway
+            server.gateways.append(FeedGateway(config))
         await server.serve_forever()
 
     try:
