@@ -21,10 +21,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
 from ops_helpers import BUY, SELL, TOKEN, Harness, order, run_on, value  # noqa: E402
 
+from feeds_helpers import frames  # noqa: E402
+
 from ordex.core.commands import COMMAND_DTYPE, CommandKind  # noqa: E402
 from ordex.core.events import EventKind  # noqa: E402
 from ordex.core.reasons import Reason  # noqa: E402
 from ordex.feeds.replay import replay  # noqa: E402
+from ordex.feeds.ticks import TickSpec  # noqa: E402
 from ordex.gateway import config as config_mod  # noqa: E402
 from ordex.gateway.admin import AdminGateway  # noqa: E402
 from ordex.gateway.feed_gateway import FeedGateway  # noqa: E402
@@ -87,9 +90,9 @@ def engine_reference(server, instrument: int) -> int:
     return server.engine.state()[6][instrument][3]     # (status, last_px, last_ts, ref_px, ref_ts)
 
 
-def expected_ticks(path, fmt: str | None, mapping: dict[str, int]) -> dict[int, int]:
+def expected_ticks(path, fmt: str | None, mapping: dict[str, int], **kw) -> dict[int, int]:
     """instrument -> the last mark of the offline replay of the same recording, in 0.01 steps."""
-    summary = replay(str(path), fmt, bars=False)
+    summary = replay(str(path), fmt, bars=False, **kw)
     return {inst: int((Decimal(summary.references[sym][0]) / INCREMENT)
                       .to_integral_value(ROUND_HALF_UP))
             for sym, inst in mapping.items()}
@@ -348,6 +351,140 @@ chunk_kb = 4
         await h.stop()
 
     run_on("asyncio", scenario)
+
+
+def write_ticks(tmp_path) -> tuple[Path, Path]:
+    """A CSV of XYZ trades (with a bad row, a duplicate and an out-of-band spike) and the same
+    rows as Parquet."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    rows = []
+    for k in range(200):
+        rows.append((1_600_000_000_000 + k * 10, "XYZ", f"{150 + (k * 37 % 23) / 100 + 0.005:.3f}",
+                     "10"))
+    rows.insert(50, rows[49])                                       # duplicate
+    rows.insert(80, (1_600_000_000_800, "XYZ", "1500.000", "10"))   # out of band
+    rows.insert(120, (1_600_000_001_200, "XYZ", "abc", "10"))      # bad row
+    table = pa.table({"time": [r[0] for r in rows], "sym": [r[1] for r in rows],
+                      "px": [r[2] for r in rows], "size": [r[3] for r in rows]})
+    csv_path, pq_path = tmp_path / "ticks.csv", tmp_path / "ticks.parquet"
+    pacsv.write_csv(table, csv_path)
+    pq.write_table(table, pq_path)
+    return csv_path, pq_path
+
+
+SOURCE_KINDS = ["coinbase-file", "binance-file", "csv", "parquet", "itch-soupbintcp"]
+
+
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+def test_each_source_kind_ends_at_the_offline_replay_reference(tmp_path, kind, itch_file,
+                                                               coinbase_file, binance_files):
+    """Whatever the source, the engine's reference ends where `ordex feeds replay` of the same
+    data ends, and the normaliser's filter counts appear on /metrics."""
+    spec = TickSpec({"ts": "time", "symbol": "sym", "price": "px", "qty": "size"}, "ms")
+    settings = "min_interval_ms = 0\nchunk_kb = 8\n"
+    if kind == "coinbase-file":
+        path, fmt, symbol, kw = coinbase_file, "coinbase", "BAND-GBP", {}
+        source = f"path = {toml_str(path)}"
+    elif kind == "binance-file":
+        path, fmt, symbol, kw = binance_files[0], "binance", "RUNEEUR", {}
+        source = f"path = {toml_str(path)}\nsnapshots = {toml_str(binance_files[1])}"
+    elif kind in ("csv", "parquet"):
+        csv_path, pq_path = write_ticks(tmp_path)
+        path, fmt, symbol, kw = (csv_path if kind == "csv" else pq_path), kind, "XYZ", {"spec": spec}
+        source = (f'path = {toml_str(path)}\nts_unit = "ms"\n'
+                  'columns = { ts = "time", symbol = "sym", price = "px", qty = "size" }')
+    else:
+        path, fmt, symbol, kw = itch_file, "itch", "ALC", {}
+        source = 'connect = "127.0.0.1:{port}"\nsoup = true\nstale_ms = 0\nusername = "MM1"'
+    expected = expected_ticks(path, fmt, {symbol: MSFT}, **kw)
+    summary = replay(str(path), fmt, bars=False, **kw)
+    logins = []
+
+    async def soup_venue(reader, writer):
+        logins.append(await reader.readexactly(49))
+        out = [soup(b"A" + b"S1".rjust(10) + b"1".rjust(20))]
+        out += [soup(b"S" + f[2:]) for f in frames(itch_file.read_bytes())]
+        writer.write(b"".join(out) + soup(b"Z"))
+        await writer.drain()
+        while await reader.read(4096):      # heartbeats until the client hangs up
+            pass
+        writer.close()
+
+    async def scenario():
+        listener = None
+        text = source
+        if kind == "itch-soupbintcp":
+            listener = await asyncio.start_server(soup_venue, "127.0.0.1", 0)
+            text = source.format(port=listener.sockets[0].getsockname()[1])
+        cfg = feed_config(tmp_path, f"""
+[[feed]]
+name = "src"
+format = "{fmt}"
+symbols = {{ "{symbol}" = "MSFT" }}
+{settings}{text}
+""")
+        h = await start(cfg)
+        feed = h.feeds.market_feeds[0]
+        await until(lambda: feed.state not in ("starting", "running") and not feed.pending,
+                    what="feed end")
+        assert feed.state == "finished" and not feed.failures
+        await all_durable(h.server)
+        assert engine_reference(h.server, MSFT) == expected[MSFT]
+        assert journal_references(h.server)[-1] == (MSFT, expected[MSFT])
+        m = await h.metrics()
+        for reason, n in summary.reasons.items():
+            assert value(m, "ordex_feed_filter_hits_total", feed="src", reason=reason) == n
+        await h.stop()
+        if listener is not None:
+            listener.close()
+            await listener.wait_closed()
+
+    run_on("asyncio", scenario)
+    if kind in ("csv", "parquet"):
+        assert {"duplicate", "out_of_band", "bad_row"} <= set(summary.reasons)
+    if kind == "itch-soupbintcp":
+        assert logins and logins[0][2:3] == b"L" and logins[0][3:9] == b"MM1   "
+
+
+def soup(payload: bytes) -> bytes:
+    return len(payload).to_bytes(2, "big") + payload
+
+
+def test_a_rejected_soupbintcp_login_is_a_failure_with_its_reason(tmp_path, caplog):
+    async def venue(reader, writer):
+        await reader.readexactly(49)
+        writer.write(soup(b"JA"))
+        await writer.drain()
+        writer.close()
+
+    async def scenario():
+        listener = await asyncio.start_server(venue, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        cfg = feed_config(tmp_path, f"""
+[[feed]]
+name = "soup"
+format = "itch"
+connect = "127.0.0.1:{port}"
+soup = true
+symbols = {{ ALC = "MSFT" }}
+on_failure = "stop"
+""")
+        h = await start(cfg)
+        feed = h.feeds.market_feeds[0]
+        await until(lambda: feed.state == "stopped", what="feed stop")
+        m = await h.metrics()
+        assert value(m, "ordex_feed_failures_total", feed="soup", reason="login_rejected") == 1
+        assert value(m, "ordex_accepting") == 1
+        await h.stop()
+        listener.close()
+        await listener.wait_closed()
+
+    with caplog.at_level(logging.INFO, logger="ordex.feed"):
+        run_on("asyncio", scenario)
+    assert any("login_rejected" in r.getMessage() and "(A)" in r.getMessage()
+               for r in caplog.records)
 
 
 @pytest.mark.parametrize("snippet, message", [
