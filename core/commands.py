@@ -3,6 +3,12 @@
 This is the unit the sequencer stamps (seq, ts_ns), the journal stores and the engine applies; the
 compiled engine mirrors it as a C struct (ext/engine.pxd) and checks the two agree at import.
 Unused fields are zero.  ClOrdIDs are at most CLORDID_LEN bytes (ASCII), NUL padded.
+
+Actor and target.  `session` is always who sent the command (ADMIN_SESSION for operators and the
+server itself).  A command about another session names it in `target_session` as session id + 1
+(`target()`); 0 there means "no target": KILL_SWITCH / MASS_CANCEL with scope SESSION then act on
+`session` itself, as every record journaled before the field existed does (the field sits in
+what was the struct's tail padding, which the sequencer journals as zeros).
 """
 from __future__ import annotations
 
@@ -18,12 +24,19 @@ class CommandKind(IntEnum):
                         # qty, display, expire_ts_ns, flags, stp, link (OCO/OTO: linked order id)
     CANCEL = 2          # session, clordid, orig_clordid or order_id
     REPLACE = 3         # session, clordid, orig_clordid or order_id, price, stop_price, qty
-    MASS_CANCEL = 4     # session, scope, account (ACCOUNT scope), instrument (-1 = any)
+    MASS_CANCEL = 4     # session, scope, account (ACCOUNT scope) / target session (SESSION scope,
+                        # see target_session), instrument (-1 = any)
     SET_STATUS = 5      # instrument, status (0 open, 1 halted, 2 closed: DAY orders expire)
     REFERENCE_PRICE = 6  # instrument, price (external reference, e.g. from feeds/), ts_ns
-    KILL_SWITCH = 7     # scope (ACCOUNT or SESSION), account / session, flags & Flag.ON: on, else off
+    KILL_SWITCH = 7     # scope (ACCOUNT or SESSION), account / target session (see target_session),
+                        # flags & Flag.ON: on, else off
     TIMER = 8           # ts_ns: GTD orders with expire_ts_ns <= ts_ns expire
     STATUS_REQUEST = 9  # session, orig_clordid or order_id: an ORDER_STATUS event, nothing changes
+    SET_LIMIT = 10      # session (actor: ADMIN_SESSION only), status = the Limit, its target
+                        # (account + instrument / instrument / target_session, see Limit), qty = the
+                        # new value on the integer grid; a LIMIT_SET or ADMIN_REJECTED event
+    DISCONNECT = 11     # session (actor: ADMIN_SESSION only), target_session: a DISCONNECT event;
+                        # gateways log that session out.  No engine state changes.
 
 
 class Side(IntEnum):
@@ -68,7 +81,23 @@ class Stp(IntEnum):      # self-trade prevention by account (same values as the 
     DECREMENT_AND_CANCEL = 4
 
 
+class Limit(IntEnum):    # SET_LIMIT: which risk limit (`status`), its target and the unit of `qty`
+    MAX_POSITION = 1    # account + instrument: |position + open orders| in qty increments, 0 = none
+    MAX_ORDER_QTY = 2   # instrument: fat-finger order size in qty increments (a multiple of the
+                        # lot, at least min_qty), 0 = none
+    MAX_NOTIONAL = 3    # instrument: fat-finger order notional in cash increments, 0 = none
+    COLLAR_BPS = 4      # instrument: price collar half-width in bps of the reference, 0..10000
+    REF_MAX_AGE = 5     # instrument: how old (ns) a market order's reference may be
+    THROTTLE = 6        # target_session: NEW_ORDER + REPLACE per second, 0 = unthrottled
+
+
 ADMIN_SESSION = -1       # operations: may act on any account/session
+
+
+def target(session_id: int) -> int:
+    """The `target_session` encoding of a session id: id + 1, so that 0 (what the sequencer's
+    zeroed padding gives records written before the field existed) means "none"."""
+    return session_id + 1
 
 
 COMMAND_DTYPE = np.dtype([
@@ -78,6 +107,7 @@ COMMAND_DTYPE = np.dtype([
     ("kind", "u1"), ("side", "u1"), ("ord_type", "u1"), ("tif", "u1"), ("flags", "u1"),
     ("stp", "u1"), ("scope", "u1"), ("status", "u1"),
     ("clordid", f"S{CLORDID_LEN}"), ("orig_clordid", f"S{CLORDID_LEN}"),
+    ("target_session", "<i4"),
 ], align=True)
 
 

@@ -25,7 +25,15 @@ class EventKind(IntEnum):    # with the FIX ExecType each becomes
     PENDING_TRIGGER = 9      # 0  accepted, waiting (stop, OTO child)
     CANCEL_REJECTED = 10     # OrderCancelReject(9) for a cancel or replace
     ORDER_STATUS = 11        # I  answer to a status request
-    MASS_CANCEL_DONE = 12    # OrderMassCancelReport(r): qty = number of orders cancelled
+    MASS_CANCEL_DONE = 12    # OrderMassCancelReport(r): qty = number of orders cancelled;
+                             # session = the command's actor (an operator's goes to no client)
+    # Operations (no order, no FIX ExecType; session = the actor unless said otherwise):
+    LIMIT_SET = 13           # SET_LIMIT applied: ord_type = the Limit, account / instrument /
+                             # other_order_id (target session id, else -1) name the target,
+                             # qty = the new value, last_qty = the previous one
+    DISCONNECT = 14          # DISCONNECT: session = the session to log out (the target), reason
+                             # DISCONNECT; gateways end its connection when this is durable
+    ADMIN_REJECTED = 15      # a SET_LIMIT / DISCONNECT refused (reason says why); nothing changed
 
 
 class Liquidity(IntEnum):

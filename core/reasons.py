@@ -59,6 +59,11 @@ class Reason(IntEnum):
     OCO_SIBLING = 608
     OTO_PARENT_ENDED = 609
     DISCONNECT = 610
+    # --- operations commands (7xx): SET_LIMIT / DISCONNECT refused
+    NOT_ADMIN = 700             # only the admin session may change limits or disconnect sessions
+    UNKNOWN_LIMIT = 701         # the Limit selector is not one of core.commands.Limit
+    UNKNOWN_SESSION = 702       # the target session does not exist
+    INVALID_LIMIT_VALUE = 703   # negative, off the lot, below min_qty, or a collar above 100 %
 
 
 # FIX OrdRejReason (tag 103) for order rejects; 99 = Other.
@@ -85,6 +90,8 @@ _TEXT = {
     Reason.ORDER_DONE: "order already done (filled, cancelled, expired or rejected)",
     Reason.QTY_NOT_ABOVE_FILLED: "new quantity must exceed the quantity already filled",
     Reason.BOOK_FULL: "order book capacity exhausted",
+    Reason.NOT_ADMIN: "only the admin session may do this",
+    Reason.INVALID_LIMIT_VALUE: "limit value out of range or off the grid",
 }
 
 

@@ -42,6 +42,9 @@ R13 state(): expire_ts_ns is 0 for non-GTD orders; every currency of the referen
     for every account; unthrottled sessions keep tokens_ns and last_ts_ns at 0, and a command
     stamped earlier than the bucket's last_ts_ns refills nothing.
 R14 KILL_SWITCH reads Flag.ON (8) as "on" (commands.py's comment says bit 0).
+R15 SET_LIMIT checks actor, then selector, then target, then value; the limits it changes are
+    this engine's own copies (`_limits`, `_max_position`, a session's rate), which every check
+    reads instead of the reference data.
 """
 from __future__ import annotations
 
@@ -54,8 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from ordex.core.commands import (ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, OrdType, Scope,
-                                 Side, Tif)
+from ordex.core.commands import (ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, Limit, OrdType,
+                                 Scope, Side, Tif)
 from ordex.core.events import EVENT_DTYPE, EventKind, Liquidity
 from ordex.core.lifecycle import LifecycleEvent as LE
 from ordex.core.lifecycle import OrderState as OS
@@ -151,6 +154,14 @@ class _Market:                     # per instrument, mutable
 
 
 @dataclass
+class _InstrumentLimits:           # per instrument, changed by SET_LIMIT
+    max_qty: int
+    max_notional: int
+    band_bps: int
+    ref_max_age_ns: int
+
+
+@dataclass
 class _Session:
     accounts: frozenset[int]
     rate: int                      # orders per second, 0 = unthrottled
@@ -163,7 +174,6 @@ class _Session:
 class _Account:
     may_short: bool
     instruments: frozenset[int] | None
-    max_position: Fraction
     kill: bool = False
 
 
@@ -178,14 +188,18 @@ class ReferenceEngine:
         for ins in self._instr:
             self._book.add_instrument(ins.id, tick=ins.tick, lot=ins.lot)
         self._markets = [_Market(status=ins.status) for ins in self._instr]
+        self._limits = [_InstrumentLimits(ins.max_qty, ins.max_notional, ins.band_bps,
+                                          ins.ref_max_age_ns) for ins in self._instr]
         sym = {ins.symbol: ins.id for ins in self._instr}
         acct_id = {a.name: a.id for a in refdata.accounts}
         self._accounts = [
             _Account(may_short=a.may_short,
                      instruments=(None if a.instruments is None
-                                  else frozenset(sym[s] for s in a.instruments)),
-                     max_position=Fraction(a.max_position))
+                                  else frozenset(sym[s] for s in a.instruments)))
             for a in refdata.accounts]
+        # R9: in increments, floor(max_position / qty_increment) (int() truncates: both >= 0)
+        self._max_position = [[int(Fraction(a.max_position) / Fraction(ins.qty_increment))
+                               for ins in self._instr] for a in refdata.accounts]
         self._sessions = [
             _Session(accounts=frozenset(acct_id[n] for n in s.accounts), rate=s.max_orders_per_sec,
                      tokens_ns=s.max_orders_per_sec * TOKEN_NS)
@@ -291,7 +305,15 @@ class ReferenceEngine:
                             for m in self._markets)
         sessions = tuple((s.kill, s.tokens_ns, s.last_ts_ns) for s in self._sessions)
         return (self._next_order_id, self._next_exec_id, orders, books, accounts, fees,
-                instruments, sessions)
+                instruments, sessions, self.limits())
+
+    def limits(self) -> tuple:
+        """(per instrument (max_qty, max_notional, band_bps, ref_max_age_ns), per account a
+        tuple of max_position per instrument, per session max orders per second)."""
+        return (tuple((x.max_qty, x.max_notional, x.band_bps, x.ref_max_age_ns)
+                      for x in self._limits),
+                tuple(tuple(row) for row in self._max_position),
+                tuple(s.rate for s in self._sessions))
 
     def state_hash(self) -> str:
         return hashlib.blake2b(repr(self.state()).encode(), digest_size=16).hexdigest()
@@ -406,11 +428,11 @@ class ReferenceEngine:
 
     def _protection(self, instrument: int, side: int, ref: int) -> int:
         """A market order's price limit: the collar around `ref`, on the tick."""
-        ins = self._instr[instrument]
+        ins, band = self._instr[instrument], self._limits[instrument].band_bps
         if side == Side.BUY:
-            price = _floor_div(_floor_div(ref * (BPS + ins.band_bps), BPS), ins.tick) * ins.tick
+            price = _floor_div(_floor_div(ref * (BPS + band), BPS), ins.tick) * ins.tick
         else:
-            price = _ceil_div(ref * (BPS - ins.band_bps), BPS * ins.tick) * ins.tick
+            price = _ceil_div(ref * (BPS - band), BPS * ins.tick) * ins.tick
         return max(ins.tick, price)
 
     def _stop_hold_price(self, instrument: int, side: int, stop_price: int) -> int:
@@ -418,9 +440,7 @@ class ReferenceEngine:
         return self._protection(instrument, side, stop_price) if side == Side.BUY else stop_price
 
     def _position_limit(self, account: int, instrument: int) -> int:
-        a = self._accounts[account]
-        # int() truncates, which is the floor here: both numbers are >= 0
-        return int(a.max_position / Fraction(self._instr[instrument].qty_increment))
+        return self._max_position[account][instrument]
 
     def _open_qty(self, account: int, instrument: int, side: int) -> int:
         return sum(o.leaves for o in self._orders.values()
@@ -511,12 +531,13 @@ class ReferenceEngine:
             return Reason.QTY_OFF_LOT
         if qty < ins.min_qty:
             return Reason.QTY_BELOW_MIN
-        if ins.max_qty and qty > ins.max_qty:
+        max_qty = self._limits[instrument].max_qty
+        if max_qty and qty > max_qty:
             return Reason.QTY_ABOVE_MAX
         return Reason.OK
 
     def _outside_collar(self, instrument: int, price: int) -> bool:
-        band = self._instr[instrument].band_bps
+        band = self._limits[instrument].band_bps
         ref = self._reference(instrument)
         return band > 0 and ref is not None and abs(price - ref[0]) * BPS > band * ref[0]
 
@@ -578,7 +599,7 @@ class ReferenceEngine:
         # 11, 12
         if c.ord_type == OrdType.MARKET:
             ref = self._reference(c.instrument)
-            if ref is None or c.ts_ns - ref[1] > ins.ref_max_age_ns:
+            if ref is None or c.ts_ns - ref[1] > self._limits[c.instrument].ref_max_age_ns:
                 return Reason.NO_FRESH_REFERENCE, 0
             hold_price = self._protection(c.instrument, c.side, ref[0])
         elif c.ord_type == OrdType.STOP:
@@ -587,7 +608,8 @@ class ReferenceEngine:
             if self._outside_collar(c.instrument, c.price):
                 return Reason.PRICE_OUTSIDE_COLLAR, 0
             hold_price = c.price
-        if ins.max_notional and self._notional(c.instrument, hold_price, c.qty) > ins.max_notional:
+        max_notional = self._limits[c.instrument].max_notional
+        if max_notional and self._notional(c.instrument, hold_price, c.qty) > max_notional:
             return Reason.NOTIONAL_ABOVE_MAX, 0
         # 13
         pos = self._positions.get((c.account, c.instrument), _Position())
@@ -881,7 +903,8 @@ class ReferenceEngine:
             hold_price = self._stop_hold_price(o.instrument, o.side, c.stop_price)
         else:
             hold_price = c.price
-        if ins.max_notional and self._notional(o.instrument, hold_price, c.qty) > ins.max_notional:
+        max_notional = self._limits[o.instrument].max_notional
+        if max_notional and self._notional(o.instrument, hold_price, c.qty) > max_notional:
             return Reason.NOTIONAL_ABOVE_MAX, 0
         change = (c.qty - o.cum_qty) - o.leaves
         limit = self._position_limit(o.account, o.instrument)
@@ -958,8 +981,13 @@ class ReferenceEngine:
         if not self._session_known(s) or not -1 <= c.instrument < len(self._instr):
             return
         if c.scope == Scope.SESSION:
+            t = self._target(c)
+            if c.target_session and not self._trading_session(t):
+                return
+            allowed = self._trading_session(t) and s in (ADMIN_SESSION, t)
+
             def in_scope(o: _Order) -> bool:
-                return o.session == s and c.instrument in (-1, o.instrument)
+                return allowed and o.session == t and c.instrument in (-1, o.instrument)
         elif c.scope == Scope.ACCOUNT:
             if not 0 <= c.account < len(self._accounts):
                 return
@@ -1002,13 +1030,81 @@ class ReferenceEngine:
         if c.scope == Scope.ACCOUNT and 0 <= c.account < len(self._accounts):
             self._accounts[c.account].kill = on
             mine = [o for o in self._orders.values() if o.account == c.account]
-        elif c.scope == Scope.SESSION and 0 <= c.session < len(self._sessions):
-            self._sessions[c.session].kill = on
-            mine = [o for o in self._orders.values() if o.session == c.session]
+        elif c.scope == Scope.SESSION and self._trading_session(self._target(c)) and (
+                not c.target_session or c.session in (ADMIN_SESSION, self._target(c))):
+            t = self._target(c)
+            self._sessions[t].kill = on
+            mine = [o for o in self._orders.values() if o.session == t]
         else:
             return
         if on:
             self._cancel_all(mine, LE.CANCEL, EventKind.CANCELLED, Reason.KILL_SWITCH_CANCEL)
+
+    @staticmethod
+    def _target(c: SimpleNamespace) -> int:
+        """The session a SESSION-scope command is about: target_session - 1, or (0) the actor."""
+        return c.target_session - 1 if c.target_session else c.session
+
+    def _admin_reject(self, c: SimpleNamespace, reason: int) -> None:
+        self._event(EventKind.ADMIN_REJECTED, session=c.session, account=c.account,
+                    instrument=c.instrument, other=c.target_session - 1, ord_type=c.status,
+                    qty=c.qty, reason=reason, clordid=c.clordid)
+
+    def _on_set_limit(self, c: SimpleNamespace) -> None:
+        """R15: checks in the order actor, selector, target, value; a refusal changes nothing."""
+        sel, v, t = c.status, c.qty, c.target_session - 1
+        if c.session != ADMIN_SESSION:
+            return self._admin_reject(c, Reason.NOT_ADMIN)
+        if sel not in Limit._value2member_map_:
+            return self._admin_reject(c, Reason.UNKNOWN_LIMIT)
+        if sel == Limit.THROTTLE:
+            if not self._trading_session(t):
+                return self._admin_reject(c, Reason.UNKNOWN_SESSION)
+        else:
+            if sel == Limit.MAX_POSITION and not 0 <= c.account < len(self._accounts):
+                return self._admin_reject(c, Reason.UNKNOWN_ACCOUNT)
+            if not 0 <= c.instrument < len(self._instr):
+                return self._admin_reject(c, Reason.UNKNOWN_INSTRUMENT)
+        if v < 0:
+            return self._admin_reject(c, Reason.INVALID_LIMIT_VALUE)
+        if sel == Limit.THROTTLE:
+            s = self._sessions[t]
+            prev = s.rate
+            if prev > 0 and self._ts > s.last_ts_ns:     # the bucket up to now, at the old rate
+                s.tokens_ns = min(prev * TOKEN_NS, s.tokens_ns + (self._ts - s.last_ts_ns) * prev)
+                s.last_ts_ns = self._ts
+            s.rate = v
+            if v == 0:                                   # R13: unthrottled keeps zeros
+                s.tokens_ns, s.last_ts_ns = 0, 0
+            elif prev == 0:                              # full at start, as at start-up
+                s.tokens_ns, s.last_ts_ns = v * TOKEN_NS, self._ts
+            else:
+                s.tokens_ns = min(s.tokens_ns, v * TOKEN_NS)
+        elif sel == Limit.MAX_POSITION:
+            prev = self._max_position[c.account][c.instrument]
+            self._max_position[c.account][c.instrument] = v
+        else:
+            lim, ins = self._limits[c.instrument], self._instr[c.instrument]
+            if sel == Limit.MAX_ORDER_QTY and v and (v % ins.lot or v < ins.min_qty):
+                return self._admin_reject(c, Reason.INVALID_LIMIT_VALUE)
+            if sel == Limit.COLLAR_BPS and v > BPS:
+                return self._admin_reject(c, Reason.INVALID_LIMIT_VALUE)
+            attr = {Limit.MAX_ORDER_QTY: "max_qty", Limit.MAX_NOTIONAL: "max_notional",
+                    Limit.COLLAR_BPS: "band_bps", Limit.REF_MAX_AGE: "ref_max_age_ns"}[sel]
+            prev = getattr(lim, attr)
+            setattr(lim, attr, v)
+        self._event(EventKind.LIMIT_SET, session=c.session, account=c.account,
+                    instrument=c.instrument, other=t, ord_type=sel, qty=v, last_qty=prev,
+                    clordid=c.clordid)
+
+    def _on_disconnect(self, c: SimpleNamespace) -> None:
+        t = c.target_session - 1
+        if c.session != ADMIN_SESSION:
+            return self._admin_reject(c, Reason.NOT_ADMIN)
+        if not self._trading_session(t):
+            return self._admin_reject(c, Reason.UNKNOWN_SESSION)
+        self._event(EventKind.DISCONNECT, session=t, other=t, reason=Reason.DISCONNECT,
+                    clordid=c.clordid)
 
     def _on_timer(self, c: SimpleNamespace) -> None:
         due = sorted((o for o in self._orders.values()
@@ -1028,6 +1124,8 @@ class ReferenceEngine:
         CommandKind.KILL_SWITCH: _on_kill_switch,
         CommandKind.TIMER: _on_timer,
         CommandKind.STATUS_REQUEST: _on_status_request,
+        CommandKind.SET_LIMIT: _on_set_limit,
+        CommandKind.DISCONNECT: _on_disconnect,
     }
 
     # ---- state views -------------------------------------------------------------------------

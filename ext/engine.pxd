@@ -24,6 +24,14 @@ cdef enum:
     K_KILL_SWITCH = 7
     K_TIMER = 8
     K_STATUS_REQUEST = 9
+    K_SET_LIMIT = 10
+    K_DISCONNECT = 11
+    LIM_MAX_POSITION = 1
+    LIM_MAX_ORDER_QTY = 2
+    LIM_MAX_NOTIONAL = 3
+    LIM_COLLAR_BPS = 4
+    LIM_REF_MAX_AGE = 5
+    LIM_THROTTLE = 6
     OT_MARKET = 1
     OT_LIMIT = 2
     OT_STOP = 3
@@ -57,6 +65,9 @@ cdef enum:
     EV_CANCEL_REJECTED = 10
     EV_ORDER_STATUS = 11
     EV_MASS_CANCEL_DONE = 12
+    EV_LIMIT_SET = 13
+    EV_DISCONNECT = 14
+    EV_ADMIN_REJECTED = 15
     LIQ_MAKER = 1
     LIQ_TAKER = 2
 
@@ -126,6 +137,11 @@ cdef enum:
     R_GTD_EXPIRED = 607
     R_OCO_SIBLING = 608
     R_OTO_PARENT_ENDED = 609
+    R_DISCONNECT = 610
+    R_NOT_ADMIN = 700
+    R_UNKNOWN_LIMIT = 701
+    R_UNKNOWN_SESSION = 702
+    R_INVALID_LIMIT_VALUE = 703
 
 
 ctypedef struct ECommand:
@@ -151,6 +167,7 @@ ctypedef struct ECommand:
     uint8_t status
     char clordid[CLORDID_LEN]
     char orig_clordid[CLORDID_LEN]
+    int32_t target_session     # session id + 1, 0 = none (commands.py: actor and target)
 
 
 ctypedef struct EEvent:
@@ -385,6 +402,11 @@ cdef class Engine:
     cdef int end_matching(self, int64_t* pairs, int64_t n, uint8_t kind, int lc_event, uint16_t reason) except -1
     cdef int sweep(self, int mode, int32_t a, int32_t b, uint8_t kind, int lc_event, uint16_t reason) except -1
     cdef int mass_cancel(self, ECommand* c) except -1
+    cdef int64_t target_of(self, ECommand* c) noexcept
+    cdef int kill_switch(self, ECommand* c) except -1
+    cdef int set_limit(self, ECommand* c) except -1
+    cdef int disconnect(self, ECommand* c) except -1
+    cdef int admin_reject(self, ECommand* c, uint16_t reason) except -1
     cdef int settle(self) except -1
     cdef int apply_c(self, ECommand* c) except -1
     cdef dict _order_dict(self, EOrder* o)

@@ -52,7 +52,13 @@ def _check_mirrors():
         (K_NEW_ORDER, C.NEW_ORDER), (K_CANCEL, C.CANCEL), (K_REPLACE, C.REPLACE),
         (K_MASS_CANCEL, C.MASS_CANCEL), (K_SET_STATUS, C.SET_STATUS),
         (K_REFERENCE_PRICE, C.REFERENCE_PRICE), (K_KILL_SWITCH, C.KILL_SWITCH), (K_TIMER, C.TIMER),
-        (K_STATUS_REQUEST, C.STATUS_REQUEST),
+        (K_STATUS_REQUEST, C.STATUS_REQUEST), (K_SET_LIMIT, C.SET_LIMIT),
+        (K_DISCONNECT, C.DISCONNECT),
+        (LIM_MAX_POSITION, _commands.Limit.MAX_POSITION),
+        (LIM_MAX_ORDER_QTY, _commands.Limit.MAX_ORDER_QTY),
+        (LIM_MAX_NOTIONAL, _commands.Limit.MAX_NOTIONAL),
+        (LIM_COLLAR_BPS, _commands.Limit.COLLAR_BPS), (LIM_REF_MAX_AGE, _commands.Limit.REF_MAX_AGE),
+        (LIM_THROTTLE, _commands.Limit.THROTTLE), (LIM_THROTTLE, len(_commands.Limit)),
         (OT_MARKET, _commands.OrdType.MARKET), (OT_LIMIT, _commands.OrdType.LIMIT),
         (OT_STOP, _commands.OrdType.STOP), (OT_STOP_LIMIT, _commands.OrdType.STOP_LIMIT),
         (TIF_DAY, _commands.Tif.DAY), (TIF_GTC, _commands.Tif.GTC), (TIF_IOC, _commands.Tif.IOC),
@@ -69,7 +75,8 @@ def _check_mirrors():
         "REPLACED": EV_REPLACED, "EXPIRED": EV_EXPIRED, "TRIGGERED": EV_TRIGGERED,
         "RESTATED": EV_RESTATED, "PENDING_TRIGGER": EV_PENDING_TRIGGER,
         "CANCEL_REJECTED": EV_CANCEL_REJECTED, "ORDER_STATUS": EV_ORDER_STATUS,
-        "MASS_CANCEL_DONE": EV_MASS_CANCEL_DONE}.items()]
+        "MASS_CANCEL_DONE": EV_MASS_CANCEL_DONE, "LIMIT_SET": EV_LIMIT_SET,
+        "DISCONNECT": EV_DISCONNECT, "ADMIN_REJECTED": EV_ADMIN_REJECTED}.items()]
     pairs += [(v, S[k]) for k, v in {
         "PENDING_NEW": ST_PENDING_NEW, "NEW": ST_NEW, "PARTIALLY_FILLED": ST_PARTIALLY_FILLED,
         "FILLED": ST_FILLED, "CANCELLED": ST_CANCELLED, "REJECTED": ST_REJECTED,
@@ -100,7 +107,9 @@ def _check_mirrors():
         "IOC_REMAINDER": R_IOC_REMAINDER, "FOK_UNFILLABLE": R_FOK_UNFILLABLE,
         "SELF_TRADE": R_SELF_TRADE, "SESSION_CLOSE": R_SESSION_CLOSE,
         "GTD_EXPIRED": R_GTD_EXPIRED, "OCO_SIBLING": R_OCO_SIBLING,
-        "OTO_PARENT_ENDED": R_OTO_PARENT_ENDED}.items()]
+        "OTO_PARENT_ENDED": R_OTO_PARENT_ENDED, "DISCONNECT": R_DISCONNECT,
+        "NOT_ADMIN": R_NOT_ADMIN, "UNKNOWN_LIMIT": R_UNKNOWN_LIMIT,
+        "UNKNOWN_SESSION": R_UNKNOWN_SESSION, "INVALID_LIMIT_VALUE": R_INVALID_LIMIT_VALUE}.items()]
     for c_value, py in pairs:
         if c_value != int(py):
             raise ImportError(f"ordex.ext.engine: C mirror of {py!r} is {c_value}")
@@ -1153,17 +1162,26 @@ cdef class Engine:
             PyMem_Free(pairs)
         return count
 
+    cdef int64_t target_of(self, ECommand* c) noexcept:
+        """The session a SESSION-scope command is about: target_session - 1, or without one
+        (0, every record from before the field) the actor itself."""
+        return <int64_t>c.target_session - 1 if c.target_session != 0 else c.session
+
     cdef int mass_cancel(self, ECommand* c) except -1:
         cdef int count = 0
         cdef int32_t s = c.session
+        cdef int64_t t
         cdef EEvent* e
         if not self.session_ok(s):
             return 0
         if c.instrument < -1 or c.instrument >= self.n_instr:
             return 0
         if c.scope == SC_SESSION:
-            if s != ADMIN:
-                count = self.sweep(0, s, c.instrument, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
+            t = self.target_of(c)
+            if c.target_session != 0 and not 0 <= t < self.n_sess:
+                return 0
+            if 0 <= t < self.n_sess and (s == ADMIN or s == t):
+                count = self.sweep(0, <int32_t>t, c.instrument, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
         elif c.scope == SC_ACCOUNT:
             if 0 <= c.account < self.n_acct and (s == ADMIN or self.sess_acct_ok[s * self.n_acct + c.account]):
                 count = self.sweep(1, c.account, c.instrument, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
@@ -1181,6 +1199,122 @@ cdef class Engine:
         e.session = s
         e.account = c.account
         e.instrument = c.instrument
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return 0
+
+    cdef int kill_switch(self, ECommand* c) except -1:
+        cdef int64_t t
+        cdef bint on = (c.flags & F_ON) != 0
+        if c.scope == SC_ACCOUNT and 0 <= c.account < self.n_acct:
+            self.acct_kill[c.account] = on
+            if on:
+                self.sweep(1, c.account, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
+        elif c.scope == SC_SESSION:
+            t = self.target_of(c)
+            if not 0 <= t < self.n_sess or (c.target_session != 0 and c.session != ADMIN
+                                            and c.session != t):
+                return 0
+            self.sess[t].kill = on
+            if on:
+                self.sweep(0, <int32_t>t, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
+        return 0
+
+    cdef int admin_reject(self, ECommand* c, uint16_t reason) except -1:
+        cdef EEvent* e = self.emit(EV_ADMIN_REJECTED)
+        e.session = c.session
+        e.account = c.account
+        e.instrument = c.instrument
+        e.other_order_id = <int64_t>c.target_session - 1
+        e.ord_type = c.status
+        e.qty = c.qty
+        e.reason = reason
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return 0
+
+    cdef int set_limit(self, ECommand* c) except -1:
+        cdef int64_t v = c.qty, prev, t = <int64_t>c.target_session - 1
+        cdef int64_t* cell
+        cdef EInstrument* ins
+        cdef ESession* ss
+        cdef EEvent* e
+        cdef i128 cap
+        if c.session != ADMIN:
+            return self.admin_reject(c, R_NOT_ADMIN)
+        if c.status < LIM_MAX_POSITION or c.status > LIM_THROTTLE:
+            return self.admin_reject(c, R_UNKNOWN_LIMIT)
+        if c.status == LIM_THROTTLE:
+            if not 0 <= t < self.n_sess:
+                return self.admin_reject(c, R_UNKNOWN_SESSION)
+        else:
+            if c.status == LIM_MAX_POSITION and not 0 <= c.account < self.n_acct:
+                return self.admin_reject(c, R_UNKNOWN_ACCOUNT)
+            if not 0 <= c.instrument < self.n_instr:
+                return self.admin_reject(c, R_UNKNOWN_INSTRUMENT)
+        if v < 0:
+            return self.admin_reject(c, R_INVALID_LIMIT_VALUE)
+        if c.status == LIM_THROTTLE:
+            ss = &self.sess[t]
+            prev = ss.rate
+            if prev > 0 and c.ts_ns > ss.last_ts:       # bring the bucket up to now, old rate
+                cap = <i128>prev * 1000000000
+                ss.tokens_ns = ss.tokens_ns + <i128>(c.ts_ns - ss.last_ts) * prev
+                if ss.tokens_ns > cap:
+                    ss.tokens_ns = cap
+                ss.last_ts = c.ts_ns
+            ss.rate = v
+            cap = <i128>v * 1000000000
+            if v == 0:
+                ss.tokens_ns = 0
+                ss.last_ts = 0
+            elif prev == 0:
+                ss.tokens_ns = cap                     # full at start, as at start-up
+                ss.last_ts = c.ts_ns
+            elif ss.tokens_ns > cap:
+                ss.tokens_ns = cap
+        elif c.status == LIM_MAX_POSITION:
+            cell = &self.max_pos[c.account * self.n_instr + c.instrument]
+            prev = cell[0]
+            cell[0] = v
+        else:
+            ins = &self.instr[c.instrument]
+            if c.status == LIM_MAX_ORDER_QTY:
+                if v and (v % ins.lot or v < ins.min_qty):
+                    return self.admin_reject(c, R_INVALID_LIMIT_VALUE)
+                prev = ins.max_qty
+                ins.max_qty = v
+            elif c.status == LIM_MAX_NOTIONAL:
+                prev = ins.max_notional
+                ins.max_notional = v
+            elif c.status == LIM_COLLAR_BPS:
+                if v > 10000:
+                    return self.admin_reject(c, R_INVALID_LIMIT_VALUE)
+                prev = ins.band_bps
+                ins.band_bps = v
+            else:
+                prev = ins.ref_max_age_ns
+                ins.ref_max_age_ns = v
+        e = self.emit(EV_LIMIT_SET)
+        e.session = c.session
+        e.account = c.account
+        e.instrument = c.instrument
+        e.other_order_id = t
+        e.ord_type = c.status
+        e.qty = v
+        e.last_qty = prev
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return 0
+
+    cdef int disconnect(self, ECommand* c) except -1:
+        cdef int64_t t = <int64_t>c.target_session - 1
+        cdef EEvent* e
+        if c.session != ADMIN:
+            return self.admin_reject(c, R_NOT_ADMIN)
+        if not 0 <= t < self.n_sess:
+            return self.admin_reject(c, R_UNKNOWN_SESSION)
+        e = self.emit(EV_DISCONNECT)
+        e.session = <int32_t>t
+        e.other_order_id = t
+        e.reason = R_DISCONNECT
         memcpy(e.clordid, c.clordid, CLORDID_LEN)
         return 0
 
@@ -1242,18 +1376,15 @@ cdef class Engine:
                 self.instr[c.instrument].ref_px = c.price
                 self.instr[c.instrument].ref_ts = c.ts_ns
         elif k == K_KILL_SWITCH:
-            if c.scope == SC_ACCOUNT and 0 <= c.account < self.n_acct:
-                self.acct_kill[c.account] = (c.flags & F_ON) != 0
-                if c.flags & F_ON:
-                    self.sweep(1, c.account, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
-            elif c.scope == SC_SESSION and 0 <= c.session < self.n_sess:
-                self.sess[c.session].kill = (c.flags & F_ON) != 0
-                if c.flags & F_ON:
-                    self.sweep(0, c.session, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
+            self.kill_switch(c)
         elif k == K_TIMER:
             self.sweep(5, 0, -1, EV_EXPIRED, LC_EXPIRE, R_GTD_EXPIRED)
         elif k == K_STATUS_REQUEST:
             self.status_request(c)
+        elif k == K_SET_LIMIT:
+            self.set_limit(c)
+        elif k == K_DISCONNECT:
+            self.disconnect(c)
         return self.settle()
 
     # ------------------------------------------------------------------ Python API
@@ -1402,7 +1533,21 @@ cdef class Engine:
         sessions = tuple((bool(self.sess[i].kill), int(self.sess[i].tokens_ns), self.sess[i].last_ts)
                          for i in range(self.n_sess))
         return (self.next_order_id, self.next_exec_id, tuple(orders), books, tuple(accounts), fees,
-                instruments, sessions)
+                instruments, sessions, self.limits())
+
+    def limits(self):
+        """The risk limits in force (SET_LIMIT changes them): (per instrument (max_qty,
+        max_notional, band_bps, ref_max_age_ns), per account a tuple of max_position per
+        instrument (qty increments, 0 = none), per session max orders per second)."""
+        cdef int32_t i, a
+        cdef EInstrument* ins
+        instruments = []
+        for i in range(self.n_instr):
+            ins = &self.instr[i]
+            instruments.append((ins.max_qty, ins.max_notional, ins.band_bps, ins.ref_max_age_ns))
+        accounts = tuple(tuple(self.max_pos[a * self.n_instr + i] for i in range(self.n_instr))
+                         for a in range(self.n_acct))
+        return (tuple(instruments), accounts, tuple(self.sess[i].rate for i in range(self.n_sess)))
 
     def state_hash(self):
         return hashlib.blake2b(repr(self.state()).encode(), digest_size=16).hexdigest()
@@ -1482,7 +1627,7 @@ cdef class Engine:
         w = _SnapWriter(covered, self.snap_digest, [
             (b"SCAL", 8, 11), (b"INST", 8, 5 * self.n_instr), (b"SESS", 8, 5 * self.n_sess),
             (b"CASH", 8, 2 * na), (b"POSN", 8, 6 * nc), (b"ACCT", 8, 2 * self.n_acct),
-            (b"FEES", 8, 2 * self.n_cur + self.n_instr),
+            (b"FEES", 8, 2 * self.n_cur + self.n_instr), (b"LIMT", 8, 4 * self.n_instr + nc),
             (b"ORDR", sizeof(SnapOrder), self.live_orders), (b"STPN", 8, self.n_instr),
             (b"STOP", 8, n_stops), (b"CLID", sizeof(SnapClordid), self.cl_count),
             (b"BOOK", sizeof(Resting), self.book.live_orders)])
@@ -1517,9 +1662,15 @@ cdef class Engine:
         memcpy(p, self.fees, self.n_cur * 8)
         memcpy(p + self.n_cur, self.initial_cash, self.n_cur * 8)
         memcpy(p + 2 * self.n_cur, self.initial_pos, self.n_instr * 8)
-        self.snap_orders(<SnapOrder*>w.section(7))
-        p = <int64_t*>w.section(8)
-        cdef int64_t* ids = <int64_t*>w.section(9)
+        p = <int64_t*>w.section(7)
+        for i in range(self.n_instr):
+            ins = &self.instr[i]
+            p[4 * i], p[4 * i + 1] = ins.max_qty, ins.max_notional
+            p[4 * i + 2], p[4 * i + 3] = ins.band_bps, ins.ref_max_age_ns
+        memcpy(p + 4 * self.n_instr, self.max_pos, nc * 8)
+        self.snap_orders(<SnapOrder*>w.section(8))
+        p = <int64_t*>w.section(9)
+        cdef int64_t* ids = <int64_t*>w.section(10)
         for i in range(self.n_instr):
             p[i] = 0
             slot = self.instr[i].stop_head
@@ -1528,8 +1679,8 @@ cdef class Engine:
                 ids += 1
                 p[i] += 1
                 slot = self.orders[slot].stop_next
-        self.snap_clordids(<SnapClordid*>w.section(10))
-        self.book.export_resting_c(<Resting*>w.section(11))
+        self.snap_clordids(<SnapClordid*>w.section(11))
+        self.book.export_resting_c(<Resting*>w.section(12))
         return w.finish()
 
     @classmethod
@@ -1592,6 +1743,16 @@ cdef class Engine:
         _i64_view(eng.fees, n_cur)[:] = v[:n_cur]
         _i64_view(eng.initial_cash, n_cur)[:] = v[n_cur:2 * n_cur]
         _i64_view(eng.initial_pos, n_instr)[:] = v[2 * n_cur:]
+        if header.version >= 2:         # version 1 has no LIMT: the reference data's limits
+            lim = rd.take(b"LIMT", 8, 4 * n_instr + nc)
+            if len(lim) and lim.min() < 0:
+                raise SnapshotError(f"snapshot of sequence {header.seq}: a negative risk limit")
+            for i in range(n_instr):
+                if lim[4 * i] % eng.instr[i].lot:
+                    raise SnapshotError(f"instrument {i}: max_qty {lim[4 * i]} off the lot")
+                eng.instr[i].max_qty, eng.instr[i].max_notional = lim[4 * i], lim[4 * i + 1]
+                eng.instr[i].band_bps, eng.instr[i].ref_max_age_ns = lim[4 * i + 2], lim[4 * i + 3]
+            _i64_view(eng.max_pos, nc)[:] = lim[4 * n_instr:]
         orders = rd.take(b"ORDR", sizeof(SnapOrder), live)
         eng.load_orders(<const SnapOrder*>cnp.PyArray_DATA(orders), live)
         counts = rd.take(b"STPN", 8, n_instr)
@@ -1784,7 +1945,8 @@ cdef class Engine:
 # ---------------------------------------------------------------------- snapshot format
 
 SNAPSHOT_MAGIC = b"ORDXSNAP"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)     # 1: without the LIMT section (limits as the reference data says)
 _SNAP_HEADER = struct.Struct("<8sHHIqQ16s16x")     # magic, version, header size, flags, seq,
 _SNAP_SECTION = struct.Struct("<4sIQ")              # body bytes, reference data digest; then
 _SNAP_TRAILER = struct.Struct("<I")                 # sections (tag, item size, count, items), CRC32C
@@ -1834,9 +1996,9 @@ def snapshot_header(data):
     magic, version, header_size, _flags, seq, body_len, digest = _SNAP_HEADER.unpack_from(mv)
     if magic != SNAPSHOT_MAGIC:
         raise SnapshotError(f"not a snapshot: magic {bytes(magic)!r}")
-    if version != SNAPSHOT_VERSION or header_size != _SNAP_HEADER.size:
+    if version not in _READABLE_VERSIONS or header_size != _SNAP_HEADER.size:
         raise SnapshotError(f"snapshot format version {version} (header {header_size} bytes): "
-                            f"this build reads version {SNAPSHOT_VERSION}")
+                            f"this build reads versions {', '.join(map(str, _READABLE_VERSIONS))}")
     if body_len != size - _SNAP_HEADER.size - _SNAP_TRAILER.size:
         raise SnapshotError(f"snapshot of sequence {seq} truncated or padded: its header promises "
                             f"{body_len} body bytes, the data holds "

@@ -123,7 +123,7 @@ def _cmd(kind: int, sid: int, *, account=0, instrument=0, side=0, ord_type=0, ti
          qty=0, display=0, flags=0, scope=0, clordid=b"", orig=b"") -> tuple:
     """A command as a tuple in COMMAND_DTYPE field order."""
     return (0, 0, 0, price, 0, qty, display, 0, 0, sid, account, instrument, kind, side,
-            ord_type, tif, flags, 0, scope, 0, clordid, orig)
+            ord_type, tif, flags, 0, scope, 0, clordid, orig, 0)
 
 
 
@@ -434,7 +434,7 @@ class OuchGateway(Replies):
         ticks = price // step
         pending.add_row((0, 0, 0, ticks, 0, qty, display, 0, 0, user.sid, account, instr,
                          CommandKind.NEW_ORDER, side, OrdType.LIMIT, tif, flags, 0, 0, 0,
-                         b"%010d" % ref, b""), (SRC_ENTER, clid, cap, ise, cross, display_c, 0))
+                         b"%010d" % ref, b"", 0), (SRC_ENTER, clid, cap, ise, cross, display_c, 0))
         user.terms[ref] = (instr, ticks, qty)
 
     def _appendages(self, user: User, data: bytes) -> tuple[int, int, int]:

@@ -3,7 +3,7 @@
 `mixed_commands` draws every command kind through the engine's command schema: limit orders with
 every TIF (GTD included), icebergs, post-only and self-trade prevention, market orders, stops and
 stop-limits, OCO pairs and OTO children, cancels and replaces by id and by ClOrdID, mass cancels,
-halts/closes, reference prices, kill switches, timers, status requests, duplicate ClOrdIDs, and
+halts/closes, reference prices, kill switches, risk limit changes (SET_LIMIT), timers, status requests, duplicate ClOrdIDs, and
 a throttled session.  Prices stay near a drifting centre so that orders cross, stops trigger and
 icebergs replenish.  `exchange_core_commands` is the book benchmark's mix as engine commands.
 """
@@ -13,7 +13,8 @@ import random
 
 import numpy as np
 
-from ordex.core.commands import COMMAND_DTYPE, CommandKind, Flag, OrdType, Scope, Tif
+from ordex.core.commands import (COMMAND_DTYPE, CommandKind, Flag, Limit, OrdType, Scope, Tif,
+                                 target)
 from ordex.core.refdata import from_dicts
 from ordex.perf.book_workloads import exchange_core_mix
 from ordex.perf.engine import engine_commands
@@ -123,6 +124,23 @@ class _Gen:
             self.ids.append((self.next_id, session, account, instrument, ord_type))
             self.next_id += 1
 
+    def set_limit(self) -> None:
+        """An operator's SET_LIMIT: every limit, now and then a value the engine refuses."""
+        rng = self.rng
+        limit = rng.choice(list(Limit))
+        inst = rng.randrange(3)
+        value = {Limit.MAX_POSITION: rng.choice((0, 150_000, 300_000)) * LOT[inst],
+                 Limit.MAX_ORDER_QTY: rng.choice((0, 40, 400)) * LOT[inst],
+                 Limit.MAX_NOTIONAL: rng.choice((0, 10**7, 10**9)),
+                 Limit.COLLAR_BPS: rng.choice((0, 500, 2000)),
+                 Limit.REF_MAX_AGE: rng.choice((10**9, 5 * 10**9)),
+                 Limit.THROTTLE: rng.choice((0, 20, 50))}[limit]
+        if rng.random() < 0.1:
+            value = -1
+        self.emit(CommandKind.SET_LIMIT, session=-1, status=limit, account=rng.randrange(4),
+                  instrument=inst, target_session=target(rng.randrange(2)), qty=value,
+                  clordid="adm:test")
+
     def step(self) -> None:
         rng = self.rng
         self.ts += rng.choice((0, 1_000, 50_000, 2_000_000, 20_000_000))
@@ -183,6 +201,8 @@ class _Gen:
                           flags=on)
             else:
                 self.emit(CommandKind.KILL_SWITCH, scope=Scope.SESSION, session=1, flags=on)
+        elif r < 0.885:
+            self.set_limit()
         elif r < 0.93:
             self.emit(CommandKind.TIMER)
         elif r < 0.97:

@@ -18,9 +18,12 @@ import crc32c
 import numpy as np
 import pytest
 
+from ordex.core.commands import ADMIN_SESSION, CommandKind, Limit, command, target
+from ordex.core.events import EventKind
 from ordex.core.lifecycle import OrderState
-from ordex.ext.engine import (SNAPSHOT_MAGIC, Engine, SnapshotError, SnapshotMismatch,
-                              refdata_digest, snapshot_header)
+from ordex.core.reasons import Reason
+from ordex.ext.engine import (SNAPSHOT_MAGIC, SNAPSHOT_VERSION, Engine, SnapshotError,
+                              SnapshotMismatch, refdata_digest, snapshot_header)
 from snapshot_workloads import exchange_core_commands, mixed_commands, refdata
 
 MAX_ORDERS = 2048
@@ -189,9 +192,74 @@ def test_other_formats_are_refused(snap):
     with pytest.raises(SnapshotError, match="not a snapshot"):
         Engine.restore(refdata(), b"JUNKJUNK" + snap[8:])
     newer = bytearray(snap)
-    newer[8:10] = struct.pack("<H", 2)
-    with pytest.raises(SnapshotError, match="format version 2"):
+    newer[8:10] = struct.pack("<H", SNAPSHOT_VERSION + 1)
+    with pytest.raises(SnapshotError, match=f"format version {SNAPSHOT_VERSION + 1}"):
         Engine.restore(refdata(), resealed(newer))
+
+
+def set_limit(eng, seq, limit, value, account=0, instrument=0, session=0):
+    row = command(CommandKind.SET_LIMIT, seq=seq, ts_ns=seq, session=ADMIN_SESSION, status=limit,
+                  account=account, instrument=instrument, target_session=target(session),
+                  qty=value, clordid="adm:t")
+    eng.apply(row)
+    events = eng.events_array()
+    eng.clear_events()
+    assert events["kind"].tolist() == [EventKind.LIMIT_SET], events
+    return events[0]
+
+
+def test_changed_limits_survive_a_snapshot_and_are_enforced_after_it():
+    rd = refdata()
+    eng = Engine(rd, max_orders=64)
+    before = eng.limits()
+    set_limit(eng, 1, Limit.MAX_POSITION, 7_000, account=1, instrument=1)
+    set_limit(eng, 2, Limit.MAX_ORDER_QTY, 30, instrument=1)
+    set_limit(eng, 3, Limit.MAX_NOTIONAL, 123_456, instrument=2)
+    set_limit(eng, 4, Limit.COLLAR_BPS, 75, instrument=0)
+    set_limit(eng, 5, Limit.REF_MAX_AGE, 999, instrument=2)
+    set_limit(eng, 6, Limit.THROTTLE, 3, session=0)
+    after = eng.limits()
+    assert after != before
+    assert after[0][1][0] == 30 and after[0][2][1] == 123_456 and after[0][0][2] == 75
+    assert after[0][2][3] == 999 and after[1][1][1] == 7_000 and after[2][0] == 3
+    data = eng.snapshot(6)
+    restored = Engine.restore(rd, data)
+    assert restored.limits() == after and restored.state() == eng.state()
+    assert restored.snapshot(6) == data
+    # enforced at the new value: 40 BBB is above the new max order quantity of 30 (4 lots)
+    big = command(CommandKind.NEW_ORDER, seq=7, ts_ns=7, session=0, account=0, instrument=1,
+                  side=1, ord_type=2, tif=1, price=5_000, qty=40, clordid="big")
+    for e in (eng, restored):
+        e.apply(big.copy())
+        assert [(int(x["kind"]), int(x["reason"])) for x in e.events_array()] == \
+            [(EventKind.REJECTED, Reason.QTY_ABOVE_MAX)]
+        e.clear_events()
+
+
+def test_a_version_1_snapshot_restores_with_the_reference_datas_limits():
+    """Version 1 (before SET_LIMIT) had no LIMT section: such a snapshot still restores, with
+    the limits the reference data gives, so an upgrade does not need a replay from the start."""
+    rd = refdata()
+    rows = mixed_commands(800, seed=3)
+    eng = Engine(rd, max_orders=MAX_ORDERS)
+    eng.apply(rows[rows["kind"] != CommandKind.SET_LIMIT].copy())
+    eng.clear_events()
+    assert eng.order_count > 5
+    snap = eng.snapshot(800)
+    start, size, count = sections(snap)[b"LIMT"]
+    old = bytearray(snap[:start - 16] + snap[start + size * count:])
+    old[8:10] = struct.pack("<H", 1)
+    struct.pack_into("<Q", old, 24, len(old) - HEADER - 4)            # body bytes
+    v1 = resealed(old)
+    assert snapshot_header(v1).version == 1
+    restored = Engine.restore(rd, v1)
+    assert restored.state() == eng.state() and restored.limits() == Engine(rd).limits()
+    assert restored.snapshot(800) == snap                              # written as version 2
+
+
+def test_a_negative_limit_in_a_snapshot_is_refused(snap):
+    with pytest.raises(SnapshotError, match="negative risk limit"):
+        Engine.restore(refdata(), patched(snap, b"LIMT", 1, 0, "<q", -5))
 
 
 def test_a_pool_too_small_is_refused(snap):
