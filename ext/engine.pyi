@@ -104,15 +104,38 @@ REPLACE: target must be live; new qty must exceed cum_qty (QTY_NOT_ABOVE_FILLED)
     any failure: CANCEL_REJECTED, order unchanged.  Success: REPLACED event (new clordid, new terms,
     leaves = qty - cum_qty), hold adjusted; a live order goes through book.replace (same price and
     smaller leaves keeps priority), whose fills follow.  Pending orders just take the new terms.
-MASS_CANCEL: live and pending orders in scope (SESSION: entered by that session; ACCOUNT; INSTRUMENT;
-    ALL; with instrument >= 0 also restricting the SESSION/ACCOUNT scopes), restricted to what the
-    session may trade (admin: all), cancelled in order-id order with reason MASS_CANCEL; then one
-    MASS_CANCEL_DONE event with qty = the number cancelled.
+Actor and target: `session` is the actor.  SESSION-scope MASS_CANCEL and KILL_SWITCH act on the
+    target session target_session - 1, or on the actor itself when target_session is 0 (every
+    record from before the field; commands.py).  A target other than the actor is honoured only
+    from the admin session -1.
+MASS_CANCEL: live and pending orders in scope (SESSION: entered by the target session; ACCOUNT;
+    INSTRUMENT; ALL; with instrument >= 0 also restricting the SESSION/ACCOUNT scopes), restricted
+    to what the actor may trade (admin: all), cancelled in order-id order with reason MASS_CANCEL;
+    then one MASS_CANCEL_DONE event with qty = the number cancelled and session = the actor (an
+    operator's report goes to no client session).
 SET_STATUS: 0 open / 1 halted / 2 closed.  Closing expires every DAY order of the instrument, live
     or pending, in order-id order (EXPIRED, reason SESSION_CLOSE).
 REFERENCE_PRICE: stores (price, ts_ns) as the instrument's external reference.
-KILL_SWITCH: scope ACCOUNT or SESSION, flag ON sets it and cancels that account's / session's
-    orders (reason KILL_SWITCH_CANCEL, order-id order); without ON it clears.
+KILL_SWITCH: scope ACCOUNT or SESSION (the target, see above), flag ON sets it and cancels that
+    account's / session's orders (reason KILL_SWITCH_CANCEL, order-id order); without ON it clears.
+SET_LIMIT (admin session only): `status` selects a commands.Limit, `qty` is the new value on the
+    integer grid, the target is (account, instrument) for MAX_POSITION, instrument for
+    MAX_ORDER_QTY / MAX_NOTIONAL / COLLAR_BPS / REF_MAX_AGE, target_session - 1 for THROTTLE.
+    Checks in this order, each refusal an ADMIN_REJECTED event that changes nothing: actor not
+    -1 -> NOT_ADMIN; selector unknown -> UNKNOWN_LIMIT; target unknown -> UNKNOWN_ACCOUNT /
+    UNKNOWN_INSTRUMENT / UNKNOWN_SESSION; value < 0, a MAX_ORDER_QTY that is not 0 and off the
+    lot or below min_qty, a COLLAR_BPS above 10000 -> INVALID_LIMIT_VALUE.  Applied: the limit
+    is what steps 4, 9, 11, 12, 13 (and REPLACE) read from the next command on; a LIMIT_SET event
+    (ord_type = the Limit, qty = the new value, last_qty = the previous one).  THROTTLE: the
+    bucket is first refilled to ts_ns at the old rate; then rate = value and tokens_ns =
+    min(tokens_ns, value * 1e9) -- except that 0 (unthrottled) zeroes tokens_ns and last_ts, and a
+    bucket that was unthrottled starts full (value * 1e9, last_ts = ts_ns).  ADMIN_REJECTED and
+    LIMIT_SET carry session, account, instrument, clordid from the command, other_order_id =
+    target_session - 1, ord_type = status, qty = the value (LIMIT_SET: as applied), state 0.
+DISCONNECT (admin session only): no state changes; a DISCONNECT event with session =
+    other_order_id = target_session - 1, reason DISCONNECT, the command's clordid, for the gateways
+    to log that session out once it is durable.  Refused (ADMIN_REJECTED): actor not -1 ->
+    NOT_ADMIN, target not a session -> UNKNOWN_SESSION.
 TIMER: GTD orders with expire_ts_ns <= ts_ns expire (EXPIRED, GTD_EXPIRED), by (expire_ts_ns, id).
 STATUS_REQUEST: an ORDER_STATUS event for the order (or CANCEL_REJECTED UNKNOWN_ORDER/ORDER_DONE).
 
@@ -171,11 +194,11 @@ Snapshots: snapshot(seq) returns the whole state as bytes, stamped with the jour
     exec id counters; live and pending orders with every field (px_qty in full 128 bits, OCO/OTO
     links, whether in the book) in order-id order; each instrument's pending stop list in its
     order; instrument status, last trade and external reference (price, ts); sessions (kill
-    switch, 128-bit token bucket, last ts, rate); accounts (cash available/held per currency;
+    switch, 128-bit token bucket, last ts, rate); risk limits (limits()); accounts (cash available/held per currency;
     position, held qty, cost, realized, open buy/sell per instrument; kill switch; may_short);
     fees and the initial totals check_invariants() uses; every (session, clordid) -> order id
     ever recorded; the book's resting orders in priority order (book.pyi, Snapshots).
-    Format, version 1, little-endian: a 64-byte header (magic b"ORDXSNAP", u16 version, u16
+    Format, version 2, little-endian: a 64-byte header (magic b"ORDXSNAP", u16 version, u16
     header size 64, u32 flags 0, i64 seq, u64 body bytes, 16-byte refdata_digest(refdata), 16
     zero bytes), the body, then CRC32C (u32) of header and body.  The body is a fixed sequence of
     sections, each a tag (4 bytes), u32 item size, u64 item count and the items: SCAL (11 int64:
@@ -185,8 +208,10 @@ Snapshots: snapshot(seq) returns the whole state as bytes, stamped with the jour
     64 bits, last_ts, rate), CASH (available then held, [account][currency]), POSN (qty, held
     qty, cost, realized, open buy, open sell, each [account][instrument]), ACCT (2 per account:
     kill, may_short), FEES (fees and initial cash per currency, initial position per
-    instrument), ORDR (SnapOrder rows, engine.pxd), STPN (pending stops per instrument), STOP
+    instrument), LIMT (4 per instrument: max_qty, max_notional, band_bps, ref_max_age_ns; then
+    max_position [account][instrument]), ORDR (SnapOrder rows, engine.pxd), STPN (pending stops per instrument), STOP
     (their order ids, list order), CLID (SnapClordid rows), BOOK (book RESTING_DTYPE rows).
+    Version 1 is the same without LIMT: restored with the reference data's limits.
     restore() refuses, with SnapshotError (a ValueError) naming the problem: data that is
     truncated, damaged (CRC), of another format version, with sections out of place, or
     describing an impossible state (ids out of order, unknown accounts, a stop list naming an
@@ -254,7 +279,13 @@ class Engine:
                 entries with any non-zero value, kill_switch bool),
          fees: tuple of (currency, amount) sorted, non-zero only,
          instruments: tuple per id of (status, last_px, last_ts, ref_px, ref_ts),
-         sessions: tuple per id of (kill_switch bool, tokens_ns, last_ts_ns))"""
+         sessions: tuple per id of (kill_switch bool, tokens_ns, last_ts_ns),
+         limits: limits())"""
+    def limits(self) -> tuple:
+        """The risk limits in force: (per instrument (max_qty, max_notional, band_bps,
+        ref_max_age_ns), per account a tuple of max_position per instrument in its quantity
+        increments, per session max_orders_per_sec).  From the reference data at start, then as
+        SET_LIMIT changed them."""
     def state_hash(self) -> str:
         """blake2b-128 hex of repr(state())."""
     def snapshot(self, seq: int) -> bytes:
