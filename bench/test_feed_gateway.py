@@ -1,0 +1,99 @@
+"""A server reading an ITCH file through its feed gateway: messages per second from the file to
+reference prices in the journal, and how long the feed holds the event loop at a time.
+
+    python3 -m pytest bench/test_feed_gateway.py --benchmark-enable -s
+
+The loop is probed by a 1 ms timer; its lateness is what a FIX or OUCH client would wait behind
+one feed step (chunk_kb of ITCH parsed, book built, references coalesced).  Figures are printed
+and kept in extra_info (no timing assertions).
+"""
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+
+import pytest
+
+from ordex.feeds.synth import synthetic_itch
+from ordex.gateway import config as config_mod
+from ordex.gateway.feed_gateway import FeedGateway
+from ordex.gateway.server import Server
+
+N = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def itch_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("feed") / "synthetic-20240102.itch50"
+    path.write_bytes(synthetic_itch(N, n_instruments=50))
+    return path
+
+
+def run_feed(itch_file, data_dir, chunk_kb: int) -> dict:
+    text = config_mod.default_text() + f"""
+[[feed]]
+name = "bench"
+format = "itch"
+path = {json.dumps(str(itch_file))}
+symbols = {{ S0000 = "MSFT", S0001 = "AAPL" }}
+min_interval_ms = 0
+chunk_kb = {chunk_kb}
+"""
+    cfg = dataclasses.replace(config_mod.parse(text, base_dir=data_dir), durability="none",
+                              fix_listen=None, admin_listen=None)
+
+    async def main():
+        server = Server(cfg)
+        gw = FeedGateway(cfg)
+        server.gateways.append(gw)
+        loop = asyncio.get_running_loop()
+        lags = []
+        due = [loop.time() + 0.001]
+
+        def probe():
+            now = loop.time()
+            lags.append(now - due[0])
+            due[0] = now + 0.001
+            loop.call_at(due[0], probe)
+
+        t0 = time.perf_counter()
+        await server.start()            # recovery blocks the loop by design: not probed
+        due[0] = loop.time() + 0.001
+        loop.call_at(due[0], probe)
+        feed = gw.market_feeds[0]
+        while feed.state in ("starting", "running") or feed.pending:
+            await asyncio.sleep(0.001)
+        took = time.perf_counter() - t0
+        await server.stop()
+        lags.sort()
+        return {"messages": sum(feed.message_counts().values()),
+                "references": sum(feed.submitted.values()), "seconds": took,
+                "messages_per_s": sum(feed.message_counts().values()) / took,
+                "loop_lag_p50_ms": lags[len(lags) // 2] * 1e3,
+                "loop_lag_p99_ms": lags[int(len(lags) * 0.99)] * 1e3,
+                "loop_lag_max_ms": lags[-1] * 1e3}
+
+    logging.getLogger("ordex").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(main())
+    finally:
+        logging.getLogger("ordex").setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize("chunk_kb", [16, 64, 256])
+def test_feed_gateway_itch_file(benchmark, itch_file, tmp_path, chunk_kb):
+    runs = []
+
+    def once():
+        d = tmp_path / f"run{len(runs)}"
+        runs.append(run_feed(itch_file, d, chunk_kb))
+        return runs[-1]
+
+    result = benchmark.pedantic(once, rounds=3, iterations=1)
+    assert result["messages"] == N and result["references"] > 0
+    med = {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
+    benchmark.extra_info.update(med)
+    print(f"\nchunk_kb={chunk_kb} (median of {len(runs)}): {med['messages_per_s']:,.0f} messages/s, "
+          f"{med['references']:.0f} references, loop lag p50 {med['loop_lag_p50_ms']:.2f} ms "
+          f"p99 {med['loop_lag_p99_ms']:.2f} ms max {med['loop_lag_max_ms']:.2f} ms")
