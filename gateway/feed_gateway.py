@@ -8,11 +8,16 @@ collar without the feed, and the engine never reads a feed or a clock.
 Per feed:
   * the source is read on the server's loop without blocking it: files in steps of chunk_kb with
     a yield to the loop after each; TCP streams through asyncio (ITCH bare or inside SoupBinTCP;
-    JSON lines in the shapes of feeds/recording, receive time = arrival when a line has none);
+    JSON lines in the shapes of feeds/recording, receive time = arrival when a line has none;
+    Binance depth snapshots come in the same stream as `URL -> TIME: {...}` lines);
   * ReferencePrices drops stale and out-of-band data; the mark (or last / mid) of each mapped
     symbol is converted exactly to the instrument's price increments (off_tick: nearest / reject);
   * coalescing: only a price that differs from the last one sent, at most one per instrument per
-    min_interval_ms; the newest pending price goes once its interval has passed;
+    min_interval_ms; the newest pending price goes once its interval has passed.  A price that
+    stays put would age in the engine until market orders find no fresh reference
+    (ref_max_age_s): with refresh_ms, an unchanged price is sent again once it is that old, but
+    only while the source is being read (a feed that ended or lost its connection says nothing
+    about the price now);
   * a failure (file missing or damaged, connection refused or lost, login rejected, a line too
     long, a normaliser error) is logged with its reason and counted, then retried after retry_ms
     (up to max_retries failures in a row; 0: forever) or the feed stops (on_failure = "stop").
@@ -335,6 +340,7 @@ class Feed:
         self.pending: dict[int, tuple[int, int]] = {}   # instrument -> (ticks, feed ts_ns)
         self._scales: dict[tuple[int, int], tuple[int, int]] = {}
         self._flush_handle: asyncio.Handle | None = None
+        self._refresh_handle: asyncio.TimerHandle | None = None
         self._refused = False
 
     # -- counts, for metrics ----------------------------------------------------------------
@@ -364,11 +370,14 @@ class Feed:
         self.server = server
         self.loop = server.loop
         self.task = self.loop.create_task(self._run(), name=f"feed {self.name}")
+        if self.cfg.refresh_ms:
+            self._refresh_handle = self.loop.call_later(self.cfg.refresh_ms / 2000, self._refresh)
 
     async def stop(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        for handle in (self._flush_handle, self._refresh_handle):
+            if handle is not None:
+                handle.cancel()
+        self._flush_handle = self._refresh_handle = None
         if self.task is not None and not self.task.done():
             self.task.cancel()
             try:
@@ -481,6 +490,20 @@ class Feed:
             self.own_reasons["reference_out_of_range"] += 1
             return None
         return q
+
+    def _refresh(self) -> None:
+        """Queue again the unchanged references sent refresh_ms ago or more (source live only);
+        checked every refresh_ms / 2, so none is older than 1.5 refresh_ms while the feed lives."""
+        refresh_s = self.cfg.refresh_ms / 1000
+        self._refresh_handle = self.loop.call_later(refresh_s / 2, self._refresh)
+        if not self.up:
+            return
+        now = self.loop.time()
+        for inst, (ticks, _, feed_ts, sent_at) in self.sent.items():
+            if inst not in self.pending and now - sent_at >= refresh_s:
+                self.pending[inst] = (ticks, feed_ts)
+        if self.pending and self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None

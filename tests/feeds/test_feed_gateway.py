@@ -327,6 +327,52 @@ max_retries = 1
     run_on(loop_kind, scenario)
 
 
+def test_refresh_resends_an_unchanged_reference_only_while_the_source_lives(tmp_path,
+                                                                          coinbase_file):
+    lines = coinbase_file.read_bytes().splitlines(keepends=True)
+    expected = expected_ticks(coinbase_file, "coinbase", {"BAND-GBP": MSFT})
+
+    async def scenario():
+        hang_up = asyncio.Event()
+
+        async def venue(reader, writer):
+            writer.write(b"".join(lines))
+            await writer.drain()
+            await hang_up.wait()          # connected, silent: the price stays what it was
+            writer.close()
+
+        listener = await asyncio.start_server(venue, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        cfg = feed_config(tmp_path, f"""
+[[feed]]
+name = "quiet"
+format = "coinbase"
+connect = "127.0.0.1:{port}"
+symbols = {{ "BAND-GBP" = "MSFT" }}
+min_interval_ms = 0
+refresh_ms = 40
+on_failure = "stop"
+""")
+        h = await start(cfg)
+        feed = h.feeds.market_feeds[0]
+        await until(lambda: feed.sent.get(MSFT, (0,))[0] == expected[MSFT], what="the last price")
+        first = feed.submitted[MSFT]
+        await until(lambda: feed.submitted[MSFT] >= first + 3, what="refreshes")
+        hang_up.set()
+        await until(lambda: feed.state == "stopped", what="feed stop")
+        await all_durable(h.server)
+        refs = journal_references(h.server)
+        assert refs[-3:] == [(MSFT, expected[MSFT])] * 3        # the same price, sent again
+        after = feed.submitted[MSFT]
+        await asyncio.sleep(0.2)                                   # five refresh periods
+        assert feed.submitted[MSFT] == after, "refreshed a feed that is not live"
+        await h.stop()
+        listener.close()
+        await listener.wait_closed()
+
+    run_on("asyncio", scenario)
+
+
 def test_min_interval_coalesces_to_one_reference_per_instrument(tmp_path, itch_file):
     cfg = feed_config(tmp_path, f"""
 [[feed]]
