@@ -94,6 +94,7 @@ def test_feed_gateway_itch_file(benchmark, itch_file, tmp_path, chunk_kb):
     assert result["messages"] == N and result["references"] > 0
     med = {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
     benchmark.extra_info.update(med)
-    print(f"\nchunk_kb={chunk_kb} (median of {len(runs)}): {med['messages_per_s']:,.0f} messages/s, "
+    print(f"\nchunk_kb={chunk_kb} (median of {len(runs)}): "
+          f"{med['messages_per_s']:,.0f} messages/s, "
           f"{med['references']:.0f} references, loop lag p50 {med['loop_lag_p50_ms']:.2f} ms "
           f"p99 {med['loop_lag_p99_ms']:.2f} ms max {med['loop_lag_max_ms']:.2f} ms")

@@ -49,8 +49,8 @@ FEED_OFF_TICK = ("nearest", "reject")
 FEED_ON_FAILURE = ("retry", "stop")
 _FEED = {"name", "format", "path", "connect", "soup", "username", "password", "session", "date",
          "snapshots", "symbols", "scales", "columns", "ts_unit", "symbol", "price",
-         "min_interval_ms", "refresh_ms", "stale_ms", "band_bps", "off_tick", "on_failure", "retry_ms",
-         "max_retries", "chunk_kb", "max_line_kb"}
+         "min_interval_ms", "refresh_ms", "stale_ms", "band_bps", "off_tick", "on_failure",
+         "retry_ms", "max_retries", "chunk_kb", "max_line_kb"}
 _SESSION = {"name", "begin_string", "sender_comp_id", "target_comp_id", "accounts", "heartbeat_s",
             "max_orders_per_sec", "cancel_on_disconnect", "drop_copy", "reset_on_logon",
             "sending_time_tolerance_s", "username", "password_hash", "validate"}
@@ -126,8 +126,8 @@ class FeedConfig:
     ts_unit: str = "ns"
     symbol: str | None = None                     # csv/parquet: symbol of rows without one
     price: str = "mark"                           # FEED_PRICES
-    min_interval_ms: int = 1000                   # at most one reference per instrument per interval
-    refresh_ms: int = 0                           # resend an unchanged reference this old (0: never)
+    min_interval_ms: int = 1000                   # at most one reference per instrument this often
+    refresh_ms: int = 0                           # resend an unchanged one this old (0: never)
     stale_ms: int | None = None                   # None: the format's default (feeds.replay)
     band_bps: int = 1000                          # out-of-band filter around the feed's reference
     off_tick: str = "nearest"                     # FEED_OFF_TICK

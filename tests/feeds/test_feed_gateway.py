@@ -438,7 +438,8 @@ def test_each_source_kind_ends_at_the_offline_replay_reference(tmp_path, kind, i
         source = f"path = {toml_str(path)}\nsnapshots = {toml_str(binance_files[1])}"
     elif kind in ("csv", "parquet"):
         csv_path, pq_path = write_ticks(tmp_path)
-        path, fmt, symbol, kw = (csv_path if kind == "csv" else pq_path), kind, "XYZ", {"spec": spec}
+        path = csv_path if kind == "csv" else pq_path
+        fmt, symbol, kw = kind, "XYZ", {"spec": spec}
         source = (f'path = {toml_str(path)}\nts_unit = "ms"\n'
                   'columns = { ts = "time", symbol = "sym", price = "px", qty = "size" }')
     else:
