@@ -4,7 +4,8 @@ After every command: the same event tuples, the same state(), the same unrealize
 default mark for every account and instrument, and check_invariants() passes on both.
 
 Commands are drawn one at a time so that cancels, replaces, links and status requests mostly name
-orders that exist (read from the reference engine, which is in the same state).  Every command
+orders that exist; operators change risk limits (SET_LIMIT, some refused), disconnect sessions and
+name target sessions for kill switches and mass cancels (read from the reference engine, which is in the same state).  Every command
 kind appears, with several sessions (one throttled, the admin session, an unknown one), accounts
 (one that may short, one with a position limit and few instruments) and instruments (fees, a
 collar, a coarse tick and lot, fractional quantities); roughly one command in ten carries
@@ -196,9 +197,32 @@ class Stream:
                 f["price"] = self.pick([0, -3, 1 + TICK[inst] * 50])
         return f
 
+    def target_session(self, none=3):
+        """target_session (session id + 1): mostly none (0), else a session, the admin or junk."""
+        if self.integer(0, none) != 0:
+            return 0
+        return self.pick([1, 2, 3, 0, -5, 9, 2 ** 31 - 1, -(2 ** 31)])
+
+    def set_limit(self):
+        """A SET_LIMIT, mostly valid, from the admin session; values near the ones that bite."""
+        limit = self.pick([1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 0, 9])
+        inst = self.pick([0, 1, 2, 3, 3, 9, -1])
+        lot = LOT.get(inst, 1)
+        value = {1: self.pick([0, 0, 3, 12, 40]) * lot,
+                 2: self.pick([0, 0, 2, 4, 6]) * lot + self.pick([0, 0, 1]),
+                 3: self.pick([0, 0, 300, 2000, 50000]), 4: self.pick([0, 50, 500, 2000, 10001]),
+                 5: self.pick([0, 10 ** 8, 2 * 10 ** 9, 10 ** 10, 10 ** 10]),
+                 6: self.pick([0, 0, 1, 2, 5])}.get(limit, 5)
+        if self.chance(15):
+            value = self.pick([-1, 2 ** 62])
+        return dict(kind=CommandKind.SET_LIMIT, session=self.pick([ADMIN] * 8 + [0, 7]),
+                    status=limit, account=self.pick([0, 1, 2, 2, 5]), instrument=inst,
+                    target_session=self.pick([1, 2, 3, 2, 0, 7]), qty=value, clordid=f"l{self.seq}")
+
     def command(self):
         kind = self.pick(["new"] * 16 + ["cancel"] * 3 + ["replace"] * 4 + ["reference"] * 2
-                         + ["status"] * 2 + ["mass", "kill", "timer", "request", "unknown"])
+                         + ["status"] * 2 + ["mass", "kill", "timer", "request", "unknown",
+                                             "limit", "disconnect"])
         if kind == "new":
             f = self.new_order()
         elif kind == "cancel":
@@ -208,7 +232,8 @@ class Stream:
         elif kind == "mass":
             f = dict(kind=CommandKind.MASS_CANCEL, session=self.session_for(),
                      scope=self.pick([1, 2, 3, 4, 4, 0, 5]), account=self.pick([0, 1, 2, -1, 6]),
-                     instrument=self.pick([-1, -1, 0, 1, 2, 3, 8]), clordid=f"m{self.seq}")
+                     instrument=self.pick([-1, -1, 0, 1, 2, 3, 8]), clordid=f"m{self.seq}",
+                     target_session=self.target_session())
         elif kind == "status":
             f = dict(kind=CommandKind.SET_STATUS, instrument=self.pick([0, 1, 2, 3, 9]),
                      status=self.pick([0] * 8 + [1, 2, 2, 3]))
@@ -219,7 +244,12 @@ class Stream:
         elif kind == "kill":
             f = dict(kind=CommandKind.KILL_SWITCH, scope=self.pick([Scope.ACCOUNT, Scope.SESSION, 3]),
                      account=self.pick([0, 1, 2, 4]), session=self.pick([0, 1, 2, ADMIN, 5]),
-                     flags=Flag.ON if self.chance(6) else 0)
+                     flags=Flag.ON if self.chance(6) else 0, target_session=self.target_session())
+        elif kind == "limit":
+            f = self.set_limit()
+        elif kind == "disconnect":
+            f = dict(kind=CommandKind.DISCONNECT, session=self.pick([ADMIN] * 4 + [0, 5]),
+                     target_session=self.target_session(none=1), clordid=f"d{self.seq}")
         elif kind == "timer":
             f = dict(kind=CommandKind.TIMER)
         elif kind == "request":
