@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tomllib
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,7 @@ _BINARY_USER = {"name", "password_hash", "accounts", "cancel_on_disconnect", "pr
                 "protection_qty", "protection_window_ms", "max_orders_per_sec", "dialect", "feed"}
 CANCEL_ON_DISCONNECT = ("quotes", "all", "off")
 BINARY_DIALECTS = ("nasdaq", "ouch-connect")
+FEED_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,19}")
 FEED_FORMATS = ("itch", "coinbase", "binance", "csv", "parquet")
 FEED_TCP_FORMATS = ("itch", "coinbase", "binance")
 FEED_PRICES = ("mark", "last", "mid")
@@ -413,8 +415,9 @@ def _feed(src: str, where: str, base: Path, f: Any, reference: ReferenceData) ->
     if unknown:
         raise ConfigError(f"{src}: [{where}] unknown key(s): {', '.join(sorted(unknown))}")
     name = f.get("name")
-    if not (isinstance(name, str) and name):
-        raise ConfigError(f"{src}: [{where}] name is required (a non-empty string)")
+    if not (isinstance(name, str) and FEED_NAME_RE.fullmatch(name)):
+        raise ConfigError(f"{src}: [{where}] name = {name!r}: 1 to 19 characters of A-Z a-z 0-9 "
+                          "_ . - (it marks the feed's commands in the journal as feed:<name>)")
     where = f"feed {name}"
     fmt = _get(src, where, f, "format", str, None, FEED_FORMATS)
     if fmt is None:

@@ -251,10 +251,10 @@ class _JsonSource(_Source):
                 recv_ns = time.time_ns()
                 buf += data
                 end = buf.rfind(b"\n")
+                if len(buf) - end - 1 > cfg.max_line_bytes:    # the unfinished last line
+                    raise FeedFailure("line_too_long", f"{where}: a line of more than "
+                                                       f"{cfg.max_line_bytes} bytes")
                 if end < 0:
-                    if len(buf) > cfg.max_line_bytes:
-                        raise FeedFailure("line_too_long", f"{where}: a line of more than "
-                                                           f"{cfg.max_line_bytes} bytes")
                     continue
                 lines = bytes(buf[:end]).split(b"\n")
                 del buf[:end + 1]
@@ -324,6 +324,7 @@ class Feed:
         self.stale_ns = (DEFAULT_STALE_MS[cfg.format] if cfg.stale_ms is None
                          else cfg.stale_ms) * 1_000_000
         self.interval_s = cfg.min_interval_ms / 1000
+        self.mark = f"feed:{cfg.name}".encode("ascii")
         self.server = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task | None = None
@@ -522,6 +523,7 @@ class Feed:
             rows = np.zeros(len(due), dtype=COMMAND_DTYPE)
             rows["kind"] = CommandKind.REFERENCE_PRICE
             rows["session"] = ADMIN_SESSION
+            rows["clordid"] = self.mark     # provenance in the journal (the engine ignores it)
             rows["instrument"] = due
             rows["price"] = [self.pending[i][0] for i in due]
             try:

@@ -77,11 +77,14 @@ async def all_durable(server) -> None:
 
 
 def journal_references(server) -> list[tuple[int, int]]:
-    """(instrument, price) of every REFERENCE_PRICE command in the journal, in sequence order."""
+    """(instrument, price) of every REFERENCE_PRICE command in the journal, in sequence order;
+    each marked with the feed that sent it."""
     out = []
+    names = {f"feed:{f.name}".encode() for f in server.config.feeds}
     for _, _, _, payload in server.journal.read(1):
         row = np.frombuffer(payload, dtype=COMMAND_DTYPE)[0]
         if row["kind"] == CommandKind.REFERENCE_PRICE:
+            assert row["clordid"] in names, row["clordid"]
             out.append((int(row["instrument"]), int(row["price"])))
     return out
 
@@ -327,6 +330,51 @@ max_retries = 1
     run_on(loop_kind, scenario)
 
 
+@pytest.mark.parametrize("case", ["bare-itch-then-close", "json-line-too-long"])
+def test_a_stream_that_ends_badly_keeps_what_it_delivered(tmp_path, itch_file, case):
+    data = itch_file.read_bytes()
+    expected = expected_ticks(itch_file, "itch", {"ALC": MSFT})
+
+    async def venue(reader, writer):
+        writer.write(data if case == "bare-itch-then-close" else b'{"type": "' + b"x" * 5000)
+        await writer.drain()
+        writer.close()
+
+    async def scenario():
+        listener = await asyncio.start_server(venue, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        fmt = "itch" if case == "bare-itch-then-close" else "coinbase"
+        cfg = feed_config(tmp_path, f"""
+[[feed]]
+name = "s"
+format = "{fmt}"
+connect = "127.0.0.1:{port}"
+symbols = {{ ALC = "MSFT" }}
+stale_ms = 0
+min_interval_ms = 0
+max_line_kb = 4
+on_failure = "stop"
+""")
+        h = await start(cfg)
+        feed = h.feeds.market_feeds[0]
+        await until(lambda: feed.state == "stopped" and not feed.pending, what="feed stop")
+        await all_durable(h.server)
+        m = await h.metrics()
+        reason = "disconnected" if case == "bare-itch-then-close" else "line_too_long"
+        assert value(m, "ordex_feed_failures_total", feed="s", reason=reason) == 1
+        if case == "bare-itch-then-close":
+            assert engine_reference(h.server, MSFT) == expected[MSFT]
+            assert value(m, "ordex_feed_messages_total", feed="s", type="P") == 5000
+        else:
+            assert journal_references(h.server) == []
+        assert value(m, "ordex_accepting") == 1
+        await h.stop()
+        listener.close()
+        await listener.wait_closed()
+
+    run_on("asyncio", scenario)
+
+
 def test_refresh_resends_an_unchanged_reference_only_while_the_source_lives(tmp_path,
                                                                           coinbase_file):
     lines = coinbase_file.read_bytes().splitlines(keepends=True)
@@ -537,6 +585,8 @@ on_failure = "stop"
 @pytest.mark.parametrize("snippet, message", [
     ('name = "f"\nformat = "itch"\npath = "x"\nsymbols = { ALC = "MSFT" }\ncolour = 1',
      "[feed 1] unknown key(s): colour"),
+    ('name = "a feed"\nformat = "itch"\npath = "x"\nsymbols = { ALC = "MSFT" }',
+     "[feed 1] name = 'a feed': 1 to 19 characters"),
     ('name = "f"\nformat = "fix"\npath = "x"\nsymbols = { ALC = "MSFT" }',
      "[feed f] format = 'fix': expected one of itch"),
     ('name = "f"\nformat = "itch"\nsymbols = { ALC = "MSFT" }',
