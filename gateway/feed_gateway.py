@@ -401,6 +401,7 @@ class Feed:
                 await self.source.run(self._on_batch)
             except asyncio.CancelledError:
                 self._end_attempt()
+                self.state = "stopped"
                 raise
             except Exception as e:   # a normaliser defect must not reach the server either
                 got_data = self.source is not None and self.source.received > 0
