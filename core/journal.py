@@ -105,6 +105,7 @@ class Journal:
 
         append(rtype: int, ts_ns: int, payload: bytes-like) -> int           # its sequence
         append_many(rtypes u16[], ts_ns i64[], payloads bytes-like, offsets i64[n+1]) -> int
+        append_fixed(rtype, ts_ns, payloads bytes-like, size) -> int           # first sequence
                                                                              # first sequence
 
     They raise JournalFailed once the journal failed, JournalBackpressure when more than
@@ -113,6 +114,7 @@ class Journal:
 
     append: Callable[[int, int, object], int]
     append_many: Callable[..., int]
+    append_fixed: Callable[[int, int, object, int], int]
 
     def __init__(self, directory: Path, config: JournalConfig, segment: ActiveSegment,
                  scan: ScanResult, lock_fd: int, ops: FileOps, prealloc: Preallocator, *,
@@ -139,6 +141,7 @@ class Journal:
                                       on_first_append=self._schedule if schedule_flush else None)
         self.append = self._encoder.append
         self.append_many = self._encoder.append_many
+        self.append_fixed = self._encoder.append_fixed
         self._writer = SyncThread(directory, segment, self._encoder,
                                   durability=config.durability,
                                   batch_interval_s=config.batch_interval_ms / 1000.0,

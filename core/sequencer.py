@@ -79,14 +79,15 @@ class Sequencer:
                                f"sequencer at {self._next_seq}")
         saved = self._next_seq, self._last_ts
         self.stamp(rows)
-        raw = np.ascontiguousarray(rows).view(np.uint8).reshape(n, COMMAND_DTYPE.itemsize)
+        if not rows.flags.c_contiguous:
+            rows = np.ascontiguousarray(rows)
+        raw = rows.view(np.uint8)
         if len(_PADDING):
-            raw[:, _PADDING] = 0
+            raw.reshape(n, COMMAND_DTYPE.itemsize)[:, _PADDING] = 0
         try:
-            first = self.journal.append_many(
-                np.full(n, RECORD_COMMAND, dtype=np.uint16), np.ascontiguousarray(rows["ts_ns"]),
-                raw.reshape(-1),
-                np.arange(0, (n + 1) * COMMAND_DTYPE.itemsize, COMMAND_DTYPE.itemsize, dtype=np.int64))
+            # one call: every row is one record of the same type, size and ts_ns
+            first = self.journal.append_fixed(RECORD_COMMAND, self._last_ts, raw,
+                                              COMMAND_DTYPE.itemsize)
         except BaseException:
             self._next_seq, self._last_ts = saved
             raise

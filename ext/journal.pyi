@@ -67,8 +67,9 @@ def encode_record(rtype: int, seq: int, ts_ns: int, payload: Buffer) -> bytes: .
 class RecordEncoder:
     """Appends records, numbered next_seq, next_seq + 1, ..., into a group buffer.
 
-    append / append_many raise, appending nothing:
-      ValueError             record type outside 0..65535, inconsistent append_many arrays;
+    append / append_many / append_fixed raise, appending nothing:
+      ValueError             record type outside 0..65535, inconsistent append_many arrays,
+                             an append_fixed size that does not divide its buffer;
       RecordTooLarge         a payload above max_payload;
       JournalBackpressure    pending_bytes + inflight_bytes would exceed `limit`;
       the exception given to fail(), once the journal has failed;
@@ -81,6 +82,8 @@ class RecordEncoder:
     def append(self, rtype: int, ts_ns: int, payload: Buffer) -> int: ...
     def append_many(self, rtypes: npt.NDArray[np.uint16], ts_ns: npt.NDArray[np.int64],
                     payloads: Buffer, offsets: npt.NDArray[np.int64]) -> int: ...
+    def append_fixed(self, rtype: int, ts_ns: int, payloads: Buffer, size: int) -> int:
+        """len(payloads) // size records of one type and ts_ns, each `size` bytes of payloads."""
     def take(self) -> tuple[bytearray, int, int, int] | None: ...
     def release(self, buf: bytearray, nbytes: int) -> None: ...
     def fail(self, error: BaseException) -> None: ...

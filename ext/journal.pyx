@@ -153,6 +153,17 @@ cdef inline void _put_header(unsigned char* p, uint32_t size, uint16_t rtype, ui
     memcpy(p + 20, &ts_ns, 8)
 
 
+cdef inline Py_ssize_t _put_record(unsigned char* p, uint16_t rtype, uint64_t seq, int64_t ts_ns,
+                                   const unsigned char* payload, Py_ssize_t n) except -1:
+    """Header, payload and CRC of one record at p; returns its size."""
+    _put_header(p, <uint32_t>(HEADER_SIZE + n), rtype, seq, ts_ns)
+    if n:
+        memcpy(p + HEADER_SIZE, payload, n)
+    cdef uint32_t crc = _crc_record(p, HEADER_SIZE + n)
+    memcpy(p + 4, &crc, 4)
+    return HEADER_SIZE + n
+
+
 cdef inline int _check_rtype(long rtype) except -1:
     if rtype < 0 or rtype > 0xFFFF:
         raise ValueError(f"record type must be in 0..65535, got {rtype}")
@@ -167,12 +178,8 @@ def encode_record(long rtype, uint64_t seq, int64_t ts_ns, payload):
     if n > HARD_MAX_PAYLOAD:
         raise RecordTooLarge(f"payload of {n} bytes exceeds {HARD_MAX_PAYLOAD}")
     out = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + n)
-    cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(out)
-    _put_header(p, <uint32_t>(HEADER_SIZE + n), <uint16_t>rtype, seq, ts_ns)
-    if n:
-        memcpy(p + HEADER_SIZE, &pv[0], n)
-    cdef uint32_t crc = _crc_record(p, HEADER_SIZE + n)
-    memcpy(p + 4, &crc, 4)
+    _put_record(<unsigned char*>PyBytes_AS_STRING(out), <uint16_t>rtype, seq, ts_ns,
+                &pv[0] if n else NULL, n)
     return out
 
 
@@ -237,20 +244,10 @@ cdef class RecordEncoder:
             raise RecordTooLarge(f"payload of {n} bytes exceeds max_payload {self._max_payload}")
         cdef Py_ssize_t size = HEADER_SIZE + n
         self._reserve(size)
-        cdef unsigned char* p = self._data + self._pos
         cdef uint64_t seq = self._next_seq
-        _put_header(p, <uint32_t>size, rtype, seq, ts_ns)
-        if n:
-            memcpy(p + HEADER_SIZE, payload, n)
-        cdef uint32_t crc = _crc_record(p, size)
-        memcpy(p + 4, &crc, 4)
+        _put_record(self._data + self._pos, rtype, seq, ts_ns, payload, n)
         self._start_group()
-        if self._count == 0:
-            self._first_seq = seq
-        self._count += 1
-        self._pos += size
-        self._next_seq = seq + 1
-        return seq
+        return self._commit(seq, 1, size)
 
     def append(self, long rtype, int64_t ts_ns, payload):
         """Append one record; returns its sequence number."""
@@ -294,16 +291,39 @@ cdef class RecordEncoder:
         cdef const unsigned char* src = &payloads[0] if payloads.shape[0] else NULL
         cdef unsigned char* p = self._data + self._pos
         cdef uint64_t first = self._next_seq
-        cdef uint32_t crc
         for i in range(n):
-            length = offsets[i + 1] - offsets[i]
-            _put_header(p, <uint32_t>(HEADER_SIZE + length), rtypes[i], first + <uint64_t>i,
-                        ts_ns[i])
-            if length:
-                memcpy(p + HEADER_SIZE, src + offsets[i], length)
-            crc = _crc_record(p, HEADER_SIZE + length)
-            memcpy(p + 4, &crc, 4)
-            p += HEADER_SIZE + length
+            p += _put_record(p, rtypes[i], first + <uint64_t>i, ts_ns[i],
+                             src + offsets[i] if src != NULL else NULL, offsets[i + 1] - offsets[i])
+        return self._commit(first, n, total)
+
+    def append_fixed(self, long rtype, int64_t ts_ns, const unsigned char[::1] payloads not None,
+                     Py_ssize_t size):
+        """Append len(payloads) // size records of one type and one ts_ns, record i holding
+        payloads[i*size:(i+1)*size] (fixed-layout rows, e.g. engine commands: one call, no
+        per-record arrays).  All or nothing; returns the first sequence number assigned."""
+        _check_rtype(rtype)
+        if size <= 0 or payloads.shape[0] % size:
+            raise ValueError(f"append_fixed needs a positive size dividing the {payloads.shape[0]}"
+                             f"-byte payload buffer, got {size}")
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        cdef Py_ssize_t n = payloads.shape[0] // size, i
+        if n == 0:
+            return self._next_seq
+        if size > self._max_payload:
+            raise RecordTooLarge(f"payload of {size} bytes exceeds max_payload {self._max_payload}")
+        cdef Py_ssize_t total = n * (HEADER_SIZE + size)
+        self._reserve(total)
+        self._start_group()
+        cdef unsigned char* p = self._data + self._pos
+        cdef uint64_t first = self._next_seq
+        for i in range(n):
+            p += _put_record(p, <uint16_t>rtype, first + <uint64_t>i, ts_ns, &payloads[i * size],
+                             size)
+        return self._commit(first, n, total)
+
+    cdef uint64_t _commit(self, uint64_t first, Py_ssize_t n, Py_ssize_t total) noexcept:
+        """Count n records of total bytes, written at _pos, into the group."""
         if self._count == 0:
             self._first_seq = first
         self._count += n

@@ -11,7 +11,7 @@ Counted at submit (the sequencer's input):
     ordex_commands_total{kind}, ordex_session_commands_total{session}
     ordex_ack_latency_seconds                from Server.submit() (the gateway has decoded the
                                              message) to the release of its events once durable
-    ordex_journal_append_seconds             one append_many call (stamped commands -> group buffer)
+    ordex_journal_append_seconds             one append_fixed call (stamped commands -> group buffer)
     ordex_journal_sync_seconds               every fdatasync (Journal.sample_sync_latencies)
     ordex_event_loop_lag_seconds             how late a periodic timer fires (histogram + gauge)
 Read at scrape time:
@@ -36,7 +36,7 @@ Market data feeds (gateway/feed_gateway.py), read from each Feed at scrape time:
     ordex_feed_up{feed}                      1 while the source is being read
 
 The server offers no observation hooks, so `attach()` wraps the server's `submit` and the
-journal's `append_many` on those instances (one perf_counter_ns pair per call) and reads a few
+journal's `append_fixed` on those instances (one perf_counter_ns pair per call) and reads a few
 internals (`_held`, FIX sessions' buffers) at scrape time; see the comments there.  Counting on
 the hot path is plain dict and list arithmetic on the loop thread; names, labels and the
 Prometheus objects are made only when scraped.
@@ -133,7 +133,7 @@ class Metrics:
         self.ack_latency = Hist("ordex_ack_latency_seconds",
                                 "Server.submit() to the release of its events (durable)",
                                 LATENCY_BUCKETS)
-        self.append_latency = Hist("ordex_journal_append_seconds", "One journal append_many call",
+        self.append_latency = Hist("ordex_journal_append_seconds", "One journal append of a batch of commands",
                                    APPEND_BUCKETS)
         self.sync_latency = Hist("ordex_journal_sync_seconds", "One journal fdatasync",
                                  LATENCY_BUCKETS)
@@ -176,17 +176,17 @@ class Metrics:
             return last
 
         server.submit = submit
-        orig_append_many = journal.append_many
+        orig_append = journal.append_fixed
         append_observe = self.append_latency.observe
 
-        def append_many(*args):
+        def append_fixed(*args):
             t0 = clock()
             try:
-                return orig_append_many(*args)
+                return orig_append(*args)
             finally:
                 append_observe((clock() - t0) / 1e9)
 
-        journal.append_many = append_many
+        journal.append_fixed = append_fixed
         self._sync_samples = journal.sample_sync_latencies()
         server.subscribe(self.on_events)
         loop = server.loop

@@ -73,6 +73,30 @@ def test_append_many_matches_append(records):
     assert got == encode(records, 5)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 40), st.integers(-2**63, 2**63 - 1))
+def test_append_fixed_matches_append(size, n, ts):
+    payloads = bytes((i * 7) % 251 for i in range(size * n))
+    enc = RecordEncoder(3)
+    assert enc.append_fixed(11, ts, payloads, size) == 3 and enc.next_seq == 3 + n
+    group = enc.take()
+    got = b"" if group is None else bytes(group[0][:group[1]])
+    assert got == encode([(11, ts, payloads[i * size:(i + 1) * size]) for i in range(n)], 3)
+
+
+def test_append_fixed_refuses_whole_batch():
+    enc = RecordEncoder(1, max_payload=100)
+    with pytest.raises(ValueError, match="dividing"):
+        enc.append_fixed(1, 0, bytes(10), 3)
+    with pytest.raises(ValueError, match="dividing"):
+        enc.append_fixed(1, 0, bytes(10), 0)
+    with pytest.raises(RecordTooLarge):
+        enc.append_fixed(1, 0, bytes(202), 101)
+    with pytest.raises(ValueError, match="record type"):
+        enc.append_fixed(70000, 0, bytes(4), 4)
+    assert enc.next_seq == 1 and enc.take() is None
+
+
 def test_encode_record_and_crc_match_the_package():
     rec = jx.encode_record(9, 42, -5, b"payload")
     assert rec == encode([(9, -5, b"payload")], 42)
