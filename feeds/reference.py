@@ -93,6 +93,12 @@ class ReferencePrices:
                 out.append(ref)
         return out
 
+    def changed_ids(self) -> list[int]:
+        """The source's instrument ids whose mark moved since the previous call (of this or
+        changed()): for a consumer that wants a few of many instruments, without building a
+        RefPrice for each of the rest."""
+        return self.guard.changed()
+
     def snapshot(self) -> dict[str, RefPrice]:
         """Every instrument's current mark."""
         out = {}

@@ -451,15 +451,14 @@ class Feed:
             return
         refs = self.refs
         refs.process(batch)
-        kind = self.cfg.price
-        for ref in refs.changed():
-            inst = self.symbols.get(ref.symbol)
+        kind, named, symbols = self.cfg.price, self.source.instrument, self.symbols
+        for i in refs.changed_ids():
+            inst = symbols.get(named(i).symbol)
             if inst is None:
                 continue
-            if kind != "mark":
-                ref = refs.get(ref.symbol, kind)
-                if ref is None:
-                    continue
+            ref = refs.get(i, kind)
+            if ref is None:
+                continue
             ticks = self._ticks(inst, ref)
             if ticks is None:
                 continue
