@@ -79,6 +79,11 @@ cdef enum:
     NUM_RANGE = -5            # does not fit int64
 
 
+# A FieldError (fixcodec.pyi) for tag and a NUM_* code: what the Python accessors raise, for
+# compiled callers that read fields at C level and answer errors exactly as they would.
+cdef object field_error(int32_t tag, int rc)
+
+
 # FieldRef.flags
 cdef enum:
     F_ENTRY_START = 1         # first field (the delimiter) of a repeating group entry
@@ -162,6 +167,7 @@ cdef class FieldView:
     cdef int32_t find_c(self, int32_t tag) noexcept
     cdef int get_int_c(self, int32_t tag, int64_t* out) noexcept
     cdef int get_fixed_c(self, int32_t tag, int decimals, int64_t step, int64_t* out) noexcept
+    cdef int get_timestamp_c(self, int32_t tag, int64_t* out) noexcept
 
 
 cdef class FixMessage(FieldView):

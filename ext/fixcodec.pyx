@@ -557,6 +557,13 @@ cdef class FieldView:
         return parse_fixed_c(self.block.base + self.block.fields[i].off, self.block.fields[i].len,
                              decimals, step, out)
 
+    cdef int get_timestamp_c(self, int32_t tag, int64_t* out) noexcept:
+        cdef int32_t i = self.find_c(tag)
+        if i < 0:
+            return NUM_MISSING
+        return parse_timestamp_c(self.block.base + self.block.fields[i].off,
+                                 self.block.fields[i].len, out)
+
     def has(self, int tag):
         return self.find_c(tag) >= 0
 
@@ -628,15 +635,12 @@ cdef class FieldView:
     def get_timestamp_ns(self, int tag, default=_MISSING):
         """A UTCTimestamp (YYYYMMDD-HH:MM:SS[.fffffffff]) as nanoseconds since the Unix epoch."""
         cdef int64_t v
-        cdef int32_t i = self.find_c(tag)
-        if i < 0:
-            if default is not _MISSING:
-                return default
-            raise field_error(tag, NUM_MISSING)
-        if parse_timestamp_c(self.block.base + self.block.fields[i].off, self.block.fields[i].len,
-                             &v) != NUM_OK:
-            raise field_error(tag, NUM_FORMAT)
-        return v
+        cdef int rc = self.get_timestamp_c(tag, &v)
+        if rc == NUM_OK:
+            return v
+        if rc == NUM_MISSING and default is not _MISSING:
+            return default
+        raise field_error(tag, rc)
 
     def group(self, int count_tag):
         """The entries of the repeating group counted by count_tag, in order ([] if absent)."""

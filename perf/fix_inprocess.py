@@ -11,7 +11,7 @@ loopback client in the same loop, and the stages of the path callable one by one
 The stages, in the order an order meets them (the rest of the round trip is the session layer,
 the event loop, the journal's hand-offs and the sockets):
     parse      FixParser.parse with the session's dictionary validation
-    translate  FixApplication.on_message: message -> command, queued for the iteration's batch
+    translate  FixApplication.on_messages: messages -> commands, queued for the iteration's batch
     submit     FixApplication.flush: the batch to Server.submit (sequencer stamp, journal
                append, engine: risk, lifecycle, book, accounts), events held
     report     FixApplication.on_events: engine events -> ExecutionReports through the session
@@ -153,11 +153,10 @@ class InProcessRig:
         return msgs
 
     def translate(self, msgs: list) -> None:
-        """Hand the messages to the application as the session does (Application.on_message):
-        each is translated into a command and queued for the next batch."""
-        session, on_message = self.app.live[self.sid], self.app.on_message
-        for m in msgs:
-            on_message(session, m)
+        """Hand the messages to the application as the session does with a run of in-sequence
+        order entry messages (Application.on_messages): translated into commands in one call
+        and queued for the next batch."""
+        self.app.on_messages(self.app.live[self.sid], msgs, 0, len(msgs))
 
     def submit(self) -> None:
         """Submit the queued commands as the application does at the end of a loop iteration:

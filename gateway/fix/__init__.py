@@ -24,3 +24,9 @@ class Application(Protocol):
     def on_message(self, session, msg) -> None:
         """One application message (not admin), validated, in sequence, delivered exactly once
         (a PossDup resend of an already processed MsgSeqNum is not delivered again)."""
+
+    # Optional: an application may also take runs of messages in one call.
+    # batch_msg_types: bytes          one-character MsgTypes it takes that way (e.g. b"DF")
+    # def on_messages(self, session, msgs: list, start: int, stop: int) -> None:
+    #     msgs[start:stop], each as on_message would get it, consecutive in sequence; the
+    #     session has already consumed their MsgSeqNums

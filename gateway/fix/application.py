@@ -19,13 +19,13 @@ from decimal import Decimal
 import numpy as np
 
 from ordex.core import reasons
-from ordex.core.commands import (ADMIN_SESSION, CLORDID_LEN, COMMAND_DTYPE, CommandKind, Flag,
-                                 OrdType, Scope, Tif)
+from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
-from ordex.core.lifecycle import FIX_ORD_STATUS, OrderState
+from ordex.core.lifecycle import FIX_ORD_STATUS
 from ordex.core.refdata import ReferenceData
 from ordex.ext.fixcodec import FieldError
-from ordex.gateway.fix.session import session_template
+from ordex.ext.fixorders import ORDER_ENTRY_TYPES, OrderTranslator
+from ordex.ext.fixreports import ReportWriter, SessionOut
 from ordex.gateway.fix.market_data import MarketData
 
 log = logging.getLogger("ordex.fix.app")
@@ -46,7 +46,6 @@ ORD_TYPE_OUT = {int(v): k for k, v in ORD_TYPE_IN.items()}
 TIF_IN = {b"0": Tif.DAY, b"1": Tif.GTC, b"3": Tif.IOC, b"4": Tif.FOK, b"6": Tif.GTD}
 TIF_OUT = {int(v): k for k, v in TIF_IN.items()}
 ORD_STATUS = {int(k): v.encode() for k, v in FIX_ORD_STATUS.items()}
-MASS_CANCEL_BY_SECURITY, MASS_CANCEL_ALL = b"1", b"7"
 
 
 @dataclass(frozen=True)
@@ -70,29 +69,30 @@ class Grid:
         return (("-" if neg else "") + s[:-self.decimals] + "." + s[-self.decimals:]).encode()
 
 
-_POS = {name: i for i, name in enumerate(COMMAND_DTYPE.names)}
-_ZERO_ROW = np.zeros(1, dtype=COMMAND_DTYPE)[0].item()
+# Rejects by the gateway of a well-formed value off the instrument's grid or out of range
+# (FieldError reason 5): OrdRejReason by tag (price tags: 18 invalid price, quantity tags: 13
+# incorrect quantity, else 99 other).
+_GRID_REJECT = {44: 18, 99: 18, 38: 13, 111: 13}
+# Requests whose answer (OrderCancelReject's CxlRejResponseTo, the mass cancel report's type)
+# depends on what was asked: (session id, ClOrdID) -> that, until the answer is sent.
+_RESPONSE_TO = {b"F": b"1", b"G": b"2"}
 
 
-def as_tuple(fields: dict) -> tuple:
-    """A command as a COMMAND_DTYPE record tuple (np.array(list_of_them) builds a batch fast)."""
-    row = list(_ZERO_ROW)
-    for name, value in fields.items():
-        row[_POS[name]] = value
-    return tuple(row)
-
-
-class Rejected(Exception):
-    """An inbound message the engine will never see: answered at the gateway."""
-
-    def __init__(self, text: str, ord_rej_reason: int = 99):
-        super().__init__(text)
-        self.text, self.ord_rej_reason = text, ord_rej_reason
+def _reason_tables() -> tuple[list[bytes | None], list[int]]:
+    """Text(58) and OrdRejReason(103) per reason code (None: not a reason code)."""
+    size = max(reasons.Reason) + 1
+    texts: list[bytes | None] = [None] * size
+    ord_rej = [99] * size
+    for r in reasons.Reason:
+        texts[r] = reasons.text(r).encode()
+        ord_rej[r] = reasons.ord_rej_reason(r)
+    return texts, ord_rej
 
 
 class FixApplication:
     """Implements gateway.fix.Application for the server; `send(session, msg_type, fields)` is the
-    one call into the session layer."""
+    one call into the session layer for single messages, ReportWriter the one for execution
+    reports."""
 
     def __init__(self, server, reference: ReferenceData, drop_copy: dict[str, set[str]] | None = None):
         self.server = server
@@ -111,23 +111,47 @@ class FixApplication:
                           for name, accts in (drop_copy or {}).items()}
         # (session id, clordid) -> what the request was, to answer its reject correctly
         self.pending: dict[tuple[int, bytes], bytes] = {}
+        grids = [(p.decimals, p.step, q.decimals, q.step)
+                 for p, q in zip(self.price_grid, self.qty_grid)]
+        self.translator = OrderTranslator(
+            {i.symbol.encode(): i.id for i in reference.instruments}, grids, self.accounts,
+            {sid: accts[0] for sid, accts in self.session_accounts.items() if len(accts) == 1},
+            {k: int(v) for k, v in ORD_TYPE_IN.items()}, {k: int(v) for k, v in TIF_IN.items()})
+        texts, ord_rej = _reason_tables()
+        self.reports = ReportWriter(self.symbols, grids, self.account_names,
+                                    {int(k): v for k, v in EXEC_TYPE_44.items()},
+                                    {int(k): v for k, v in EXEC_TYPE_42.items()},
+                                    ORD_STATUS, ORD_TYPE_OUT, TIF_OUT, texts, ord_rej)
+        n_sessions = max(self.session_ids.values(), default=-1) + 1
+        self._outs: list[SessionOut | None] = [None] * n_sessions    # by engine session id
+        self._drops = [(sid, bytes(a in accounts for a in range(len(self.account_names))))
+                       for sid, accounts in self.drop_copy.items()]
         # Commands of one loop iteration go to the server as one batch: one journal append, one
-        # engine call, one event copy (per-order submits cost more than the engine itself).
-        self._rows: list[tuple] = []
-        self._origins: list[tuple] = []           # (session, sid, msg) of each row
+        # engine call (per-order submits cost more than the engine itself).  The translator
+        # writes them into _cmds; _sources says which session sent how many of them, _row_msgs
+        # which message each came from (for the rejects if the batch is refused).
+        self._cmds = np.zeros(256, dtype=COMMAND_DTYPE)
+        self._n = 0
+        self._sources: list[tuple[object, int, int]] = []
+        self._row_msgs: list = []
         self._flush_scheduled = False
-        self._templates: dict[tuple[bool, int], object] = {}
         server.subscribe(self.on_events)
         self.market_data = MarketData(self)
 
     # -- Application (called by the session layer) --------------------------------------------
+    batch_msg_types = ORDER_ENTRY_TYPES
+
     def on_logon(self, session) -> None:
-        self.live[self.session_ids[session.name]] = session
+        sid = self.session_ids[session.name]
+        self.live[sid] = session
+        self._outs[sid] = SessionOut(session, session._enc,
+                                     session.settings.begin_string == "FIX.4.2")
 
     def on_logout(self, session, reason: str) -> None:
         sid = self.session_ids[session.name]
         if self.live.get(sid) is session:
             del self.live[sid]
+            self._outs[sid] = None
         self.flush()                   # its last orders come before its cancel-on-disconnect
         if session.settings.cancel_on_disconnect and self.server.accepting:
             row = np.zeros(1, dtype=COMMAND_DTYPE)
@@ -139,201 +163,122 @@ class FixApplication:
                      session.name, reason)
 
     def on_message(self, session, msg) -> None:
-        handler = self.HANDLERS.get(msg.msg_type)
+        mt = msg.msg_type
+        if mt in ORDER_ENTRY_TYPES and len(mt) == 1:
+            self.on_messages(session, [msg], 0, 1)
+        elif mt == b"V":
+            self.market_data.request(session, self.session_ids[session.name], msg)
+        else:
+            self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()), (372, mt),
+                                      (380, b"3"), (58, b"unsupported message type")])
+
+    def on_messages(self, session, msgs: list, start: int, stop: int) -> None:
+        """msgs[start:stop]: in-sequence order entry messages (MsgTypes of batch_msg_types) of
+        one session, translated in one call and queued for this loop iteration's batch."""
         sid = self.session_ids[session.name]
-        if msg.msg_type == b"V":
-            self.market_data.request(session, sid, msg)
+        if session.settings.drop_copy:
+            for msg in msgs[start:stop]:
+                self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()),
+                                          (372, msg.msg_type), (380, b"4"),
+                                          (58, b"drop-copy session: order entry not permitted")])
             return
-        if handler is None:
-            self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()),
-                                      (372, msg.msg_type), (380, b"3"),
-                                      (58, b"unsupported message type")])
-            return
-        if getattr(session.settings, "drop_copy", False):
-            self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()),
-                                      (372, msg.msg_type), (380, b"4"),
-                                      (58, b"drop-copy session: order entry not permitted")])
-            return
-        try:
-            row = handler(self, sid, msg)
-        except Rejected as r:
-            self.reject_at_gateway(session, sid, msg, r)
-            return
-        except FieldError as e:
-            if e.reason != 5:
-                raise      # missing or malformed: the session answers with Reject(3)
+        need = self._n + stop - start
+        if need > len(self._cmds):
+            cmds = np.zeros(max(need, 2 * len(self._cmds)), dtype=COMMAND_DTYPE)
+            cmds[:self._n] = self._cmds[:self._n]
+            self._cmds = cmds
+        accepted_from = len(self._row_msgs)
+        errors: list = []
+        n = self.translator.translate(sid, msgs, start, stop, self._cmds, self._n,
+                                      self._row_msgs, errors)
+        if n:
+            self._sources.append((session, sid, n))
+            if self.translator.requests:
+                self._remember_requests(sid, accepted_from)
+            self._n += n
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.server.loop.call_soon(self.flush)
+        for i, why in errors:
+            self._refuse(session, sid, msgs[i], why)
+
+    def _remember_requests(self, sid: int, accepted_from: int) -> None:
+        """Note what each accepted cancel, replace and mass cancel asked, for its answer."""
+        for msg in self._row_msgs[accepted_from:]:
+            mt = msg.msg_type
+            if mt in _RESPONSE_TO:
+                self.pending[(sid, msg.get_bytes(11))] = _RESPONSE_TO[mt]
+            elif mt == b"q":
+                self.pending[(sid, msg.get_bytes(11))] = msg.get_bytes(530)
+
+    def _refuse(self, session, sid: int, msg, why) -> None:
+        if isinstance(why, FieldError):
+            if why.reason != 5:
+                # missing or malformed: a session-level Reject(3)
+                session.reject(msg, why.reason, why.tag, why.text)
+                return
             # well-formed but off the instrument's grid or out of range: a business reject
-            self.reject_at_gateway(session, sid, msg, Rejected(
-                f"tag {e.tag}: {e.text}", 18 if e.tag in (44, 99) else 13 if e.tag in (38, 111) else 99))
-            return
-        self._rows.append(row)
-        self._origins.append((session, sid, msg))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.server.loop.call_soon(self.flush)
+            why = (f"tag {why.tag}: {why.text}", _GRID_REJECT.get(why.tag, 99))
+        self.reject_at_gateway(session, sid, msg, *why)
 
     def flush(self) -> None:
         """Submit the commands queued in this loop iteration as one batch."""
         self._flush_scheduled = False
-        if not self._rows:
+        n = self._n
+        if not n:
             return
-        rows = np.array(self._rows, dtype=COMMAND_DTYPE)
-        origins = self._origins
-        self._rows, self._origins = [], []
+        rows = self._cmds[:n].copy()
+        sources, row_msgs = self._sources, self._row_msgs
+        self._n, self._sources, self._row_msgs = 0, [], []
         try:
             self.server.submit(rows)
         except Exception as e:   # NotAccepting, journal back-pressure or failure: nothing applied
-            for (session, sid, msg), clordid in zip(origins, rows["clordid"].tolist()):
-                self.pending.pop((sid, clordid), None)
-                self.reject_at_gateway(session, sid, msg,
-                                       Rejected(f"not accepting orders: {e}", 0))
+            at = 0
+            for session, sid, count in sources:
+                for msg, clordid in zip(row_msgs[at:at + count],
+                                        rows["clordid"][at:at + count].tolist()):
+                    self.pending.pop((sid, clordid), None)
+                    self.reject_at_gateway(session, sid, msg, f"not accepting orders: {e}", 0)
+                at += count
 
-    # -- inbound translation -------------------------------------------------------------------
-    def _clordid(self, msg, tag: int = 11) -> bytes:
-        v = msg.get_bytes(tag)
-        if len(v) > CLORDID_LEN:
-            raise Rejected(f"ClOrdID longer than {CLORDID_LEN} characters")
-        return v
-
-    def _instrument(self, msg):
-        inst = self.instruments.get(msg.get_bytes(55, b""))
-        if inst is None:
-            raise Rejected("unknown symbol", 1)
-        return inst
-
-    def _account(self, sid: int, msg) -> int:
-        name = msg.get_bytes(1, None)
-        if name is None:
-            accts = self.session_accounts.get(sid, [])
-            if len(accts) == 1:
-                return accts[0]
-            raise Rejected("Account(1) is required for this session", 15)
-        acct = self.accounts.get(name)
-        if acct is None:
-            raise Rejected("unknown account", 15)
-        return acct
-
-    @staticmethod
-    def _row(kind: int, sid: int, clordid: bytes) -> dict:
-        return {"kind": kind, "session": sid, "clordid": clordid}
-
-    def new_order(self, sid: int, msg) -> tuple:
-        clordid = self._clordid(msg)
-        inst = self._instrument(msg)
-        ord_type = ORD_TYPE_IN.get(msg.get_bytes(40))
-        if ord_type is None:
-            raise Rejected("unsupported OrdType", 11)
-        tif = TIF_IN.get(msg.get_bytes(59, b"0"))
-        if tif is None:
-            raise Rejected("unsupported TimeInForce", 11)
-        side = msg.get_bytes(54)
-        row = self._row(CommandKind.NEW_ORDER, sid, clordid)
-        pg, qg = self.price_grid[inst.id], self.qty_grid[inst.id]
-        row["account"] = self._account(sid, msg)
-        row["instrument"] = inst.id
-        row["side"] = 1 if side == b"1" else 2 if side == b"2" else 0
-        row["ord_type"], row["tif"] = ord_type, tif
-        if ord_type in (OrdType.LIMIT, OrdType.STOP_LIMIT):
-            row["price"] = msg.get_fixed(44, pg.decimals, pg.step)
-        if ord_type in (OrdType.STOP, OrdType.STOP_LIMIT):
-            row["stop_price"] = msg.get_fixed(99, pg.decimals, pg.step)
-        row["qty"] = msg.get_fixed(38, qg.decimals, qg.step)
-        row["display"] = msg.get_fixed(111, qg.decimals, qg.step, 0)
-        if tif == Tif.GTD:
-            row["expire_ts_ns"] = msg.get_timestamp_ns(126)
-        if b"6" in msg.get_bytes(18, b"").split(b" "):
-            row["flags"] = Flag.POST_ONLY
-        return as_tuple(row)
-
-    def _target(self, row, msg, clordid_tag: int = 41) -> None:
-        """The order a request names: OrigClOrdID (ClOrdID for a status request), or OrderID."""
-        row["orig_clordid"] = self._clordid(msg, clordid_tag)
-        order_id = msg.get_bytes(37, b"")
-        if order_id.isdigit():
-            row["order_id"] = int(order_id)
-
-    def cancel(self, sid: int, msg) -> tuple:
-        row = self._row(CommandKind.CANCEL, sid, self._clordid(msg))
-        self._target(row, msg)
-        self.pending[(sid, row["clordid"])] = b"1"
-        return as_tuple(row)
-
-    def replace(self, sid: int, msg) -> tuple:
-        row = self._row(CommandKind.REPLACE, sid, self._clordid(msg))
-        self._target(row, msg)
-        inst = self._instrument(msg)
-        pg, qg = self.price_grid[inst.id], self.qty_grid[inst.id]
-        if 44 in msg:
-            row["price"] = msg.get_fixed(44, pg.decimals, pg.step)
-        if 99 in msg:
-            row["stop_price"] = msg.get_fixed(99, pg.decimals, pg.step)
-        row["qty"] = msg.get_fixed(38, qg.decimals, qg.step)
-        self.pending[(sid, row["clordid"])] = b"2"
-        return as_tuple(row)
-
-    def status(self, sid: int, msg) -> tuple:
-        row = self._row(CommandKind.STATUS_REQUEST, sid, b"")
-        self._target(row, msg, 11)
-        return as_tuple(row)
-
-    def mass_cancel(self, sid: int, msg) -> tuple:
-        kind = msg.get_bytes(530)
-        row = self._row(CommandKind.MASS_CANCEL, sid, self._clordid(msg))
-        row["instrument"] = -1
-        if kind == MASS_CANCEL_BY_SECURITY:
-            row["instrument"] = self._instrument(msg).id
-        elif kind != MASS_CANCEL_ALL:
-            raise Rejected("MassCancelRequestType must be 1 (security) or 7 (all)")
-        if 1 in msg:
-            row["scope"], row["account"] = Scope.ACCOUNT, self._account(sid, msg)
-        else:
-            row["scope"] = Scope.SESSION
-        self.pending[(sid, row["clordid"])] = kind
-        return as_tuple(row)
-
-    HANDLERS = {b"D": new_order, b"F": cancel, b"G": replace, b"H": status, b"q": mass_cancel}
-
-    def reject_at_gateway(self, session, sid: int, msg, r: Rejected) -> None:
+    def reject_at_gateway(self, session, sid: int, msg, text: str, ord_rej_reason: int) -> None:
+        """Answer an inbound message the engine will never see."""
         mt = msg.msg_type
         clordid = msg.get_bytes(11, b"NONE")[:64]
         if mt == b"D":
             fields = [(37, b"NONE"), (11, clordid), (17, b"0"), (150, b"8"), (39, b"8"),
                       (55, msg.get_bytes(55, b"?")), (54, msg.get_bytes(54, b"1")),
-                      (151, b"0"), (14, b"0"), (6, b"0"), (103, str(r.ord_rej_reason).encode()),
-                      (58, r.text.encode())]
+                      (151, b"0"), (14, b"0"), (6, b"0"), (103, str(ord_rej_reason).encode()),
+                      (58, text.encode())]
             self.send(session, b"8", fields)
         elif mt in (b"F", b"G"):
             self.send(session, b"9", [(37, msg.get_bytes(37, b"NONE")), (11, clordid),
                                       (41, msg.get_bytes(41, b"NONE")), (39, b"8"),
                                       (434, b"1" if mt == b"F" else b"2"), (102, b"99"),
-                                      (58, r.text.encode())])
+                                      (58, text.encode())])
         elif mt == b"q":
             self.send(session, b"r", [(11, clordid), (530, msg.get_bytes(530, b"7")),
-                                      (531, b"0"), (532, b"99"), (58, r.text.encode())])
+                                      (531, b"0"), (532, b"99"), (58, text.encode())])
         else:
             self.send(session, b"j", [(45, str(msg.get_int(34, 0)).encode()), (372, mt),
-                                      (380, b"0"), (58, r.text.encode())])
+                                      (380, b"0"), (58, text.encode())])
 
     # -- outbound: engine events -> FIX -------------------------------------------------------
     def on_events(self, events: np.ndarray) -> None:
-        live, drop = self.live, self.drop_copy
-        for ev in events.tolist():
-            session = live.get(ev[SESSION])
-            kind = ev[KIND]
-            if session is not None:
-                self.send_event(session, ev, kind)
-            if drop and kind in EXEC_TYPE_44:
-                for sid, accounts in drop.items():
-                    dc = live.get(sid)
-                    if dc is not None and ev[ACCOUNT] in accounts and sid != ev[SESSION]:
-                        self.send_event(dc, ev, kind)
+        self.reports.write(events, self._outs, self._drops, self._other_event, bool(self.pending))
 
-    def send_event(self, session, ev, kind: int) -> None:
-        if kind in EXEC_TYPE_44:
-            fix42 = session.settings.begin_string == "FIX.4.2"
-            session.send_template(self.er_template(fix42, ev[INSTRUMENT]),
-                                  self.execution_report(fix42, ev, kind))
-        elif kind == EventKind.CANCEL_REJECTED:
+    def _other_event(self, events: np.ndarray, i: int) -> None:
+        """An event that is not an execution report (or, with requests pending, a cancel or
+        replace whose request is answered)."""
+        ev = events[i].item()
+        kind = ev[KIND]
+        if kind in (EventKind.CANCELLED, EventKind.REPLACED):
+            self.pending.pop((ev[SESSION], ev[CLORDID]), None)
+            return
+        session = self.live.get(ev[SESSION])
+        if session is None:
+            return
+        if kind == EventKind.CANCEL_REJECTED:
             response_to = self.pending.pop((ev[SESSION], ev[CLORDID]), b"1")
             oid = ev[ORDER_ID]
             self.send(session, b"9", [
@@ -345,53 +290,6 @@ class FixApplication:
             request = self.pending.pop((ev[SESSION], ev[CLORDID]), b"7")
             self.send(session, b"r", [(11, ev[CLORDID]), (530, request), (531, request),
                                       (533, str(ev[QTY]).encode())])
-
-    def er_template(self, fix42: bool, inst: int):
-        """The ExecutionReport layout for a FIX version and an instrument's decimals, compiled
-        once (the codec's fast path); absent optional fields are None in the values."""
-        t = self._templates.get((fix42, inst))
-        if t is None:
-            known = 0 <= inst < len(self.symbols)
-            pd = self.price_grid[inst].decimals if known else 0
-            qd = self.qty_grid[inst].decimals if known else 0
-            t = session_template(b"8", [
-                (37, "bytes"), (11, "bytes"), (41, "bytes"), (17, "int")]
-                + ([(20, "bytes")] if fix42 else []) + [
-                (150, "bytes"), (39, "bytes"), (1, "bytes"), (55, "bytes"), (54, "bytes"),
-                (38, "fixed", qd), (40, "bytes"), (44, "fixed", pd), (99, "fixed", pd),
-                (59, "bytes"), (31, "fixed", pd), (32, "fixed", qd), (151, "fixed", qd),
-                (14, "fixed", qd), (6, "fixed", pd), (103, "int"), (58, "bytes"),
-                (60, "timestamp", 3 if fix42 else 6)])
-            self._templates[(fix42, inst)] = t
-        return t
-
-    def execution_report(self, fix42: bool, ev, kind: int) -> tuple:
-        """Values for er_template(fix42, instrument), in its field order."""
-        inst = ev[INSTRUMENT]
-        known = 0 <= inst < len(self.symbols)
-        ps = self.price_grid[inst].step if known else 1
-        qs = self.qty_grid[inst].step if known else 1
-        if kind in (EventKind.CANCELLED, EventKind.REPLACED):
-            self.pending.pop((ev[SESSION], ev[CLORDID]), None)
-        exec_type = (EXEC_TYPE_42 if fix42 else EXEC_TYPE_44)[kind]
-        if fix42 and kind == EventKind.TRADE:
-            exec_type = b"2" if ev[STATE] == OrderState.FILLED else b"1"
-        trade = kind == EventKind.TRADE
-        rejected = kind == EventKind.REJECTED
-        head = (str(ev[ORDER_ID]).encode() if ev[ORDER_ID] else b"NONE", ev[CLORDID] or b"NONE",
-                ev[ORIG_CLORDID] or None, ev[EXEC_ID])
-        return head + ((b"0",) if fix42 else ()) + (
-            exec_type, ORD_STATUS[ev[STATE]],
-            self.account_names[ev[ACCOUNT]] if 0 <= ev[ACCOUNT] < len(self.account_names) else None,
-            self.symbols[inst] if known else b"?", b"1" if ev[SIDE] == 1 else b"2",
-            ev[QTY] * qs, ORD_TYPE_OUT.get(ev[ORD_TYPE]),
-            ev[PRICE] * ps if ev[PRICE] else None, ev[STOP_PX] * ps if ev[STOP_PX] else None,
-            TIF_OUT.get(ev[TIF]),
-            ev[LAST_PX] * ps if trade else None, ev[LAST_QTY] * qs if trade else None,
-            ev[LEAVES] * qs, ev[CUM] * qs, ev[AVG_PX] * ps,
-            reasons.ord_rej_reason(ev[REASON]) if rejected else None,
-            reasons.text(ev[REASON]).encode() if ev[REASON] else None,
-            ev[TS])
 
     # -- the one call into the session layer ---------------------------------------------------
     def send(self, session, msg_type: bytes, fields: list[tuple[int, object]]) -> None:

@@ -72,6 +72,10 @@ class FixSession(SessionInbound):
         self._theirs = settings.target_comp_id.encode()
         tol = settings.sending_time_tolerance_s
         self._tolerance_ns = int(tol * 1e9) if tol else 0
+        # Applications that take runs of plain in-sequence messages in one call (on_messages)
+        # say which MsgTypes; the others see every message through on_message.
+        self._app_batch = getattr(app, "on_messages", None)
+        self._app_batch_types = getattr(app, "batch_msg_types", b"") if self._app_batch else b""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn = None
         self.logged_on = False
@@ -115,6 +119,20 @@ class FixSession(SessionInbound):
         store.append(seq, frame)
         self._write(frame)
         return seq
+
+    def send_batch(self, first_seq: int, count: int, frames: bytes, records: bytes,
+                   offsets: bytes) -> None:
+        """Send `count` application messages numbered first_seq.. (the next MsgSeqNums), built
+        elsewhere with this session's encoder (ordex.ext.fixreports): `frames` back to back as
+        sent, `records` the same as message store records, `offsets` (int64) where each record
+        starts in `records`.  One store append, one write."""
+        store = self.store
+        if first_seq != store.next_sender:
+            raise ValueError(f"FIX {self.name}: batch starts at MsgSeqNum {first_seq}, "
+                             f"next is {store.next_sender}")
+        store.next_sender = first_seq + count
+        store.append_records(first_seq, records, offsets)
+        self._write(frames)
 
     def begin(self, msg_type: bytes) -> FixEncoder:
         """Start an application message: returns the session's FixEncoder with the header

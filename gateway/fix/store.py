@@ -33,6 +33,7 @@ from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from crc32c import crc32c
 
 log = logging.getLogger("ordex.fix.store")
@@ -210,6 +211,19 @@ class MessageStore:
             self._index(seq, offset)
         pending += _pack_rec(len(frame), seq)
         pending += frame
+
+    def append_records(self, first_seq: int, records: bytes, offsets: bytes) -> None:
+        """Keep consecutive outbound messages from first_seq on, already laid out as records
+        (u32 frame length, u64 MsgSeqNum, frame); `offsets` holds the int64 offset of each record
+        in `records`.  The batch form of append()."""
+        at = np.frombuffer(offsets, dtype=np.int64) + (self._size + _BLOCK.size + len(self._pending))
+        index = self._offsets
+        if index and first_seq - self._base == len(index):
+            index.frombytes(at.tobytes())
+        else:
+            for k, offset in enumerate(at.tolist()):
+                self._index(first_seq + k, offset)
+        self._pending += records
 
     def flush(self) -> None:
         """Hand pending records (one block) and changed sequence numbers to the OS."""

@@ -1,0 +1,341 @@
+"""Engine events -> FIX ExecutionReports in batches (contract: fixreports.pyi, layout:
+fixreports.pxd).
+
+A batch of engine events becomes, per FIX session, one run of consecutive MsgSeqNums: the frames
+back to back for one socket write and the same frames as message store records for one store
+append (FixSession.send_batch).  Per event nothing becomes a Python object; events that are not
+execution reports go to a Python callback, in order, after the output so far is handed over.
+"""
+cimport numpy as cnp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy
+
+from ordex.ext.fixcodec cimport FixEncoder
+from ordex.ext.fixorders cimport grid_table
+
+from ordex.core.events import EVENT_DTYPE, EventKind
+from ordex.core.lifecycle import OrderState
+
+cnp.import_array()
+
+cdef Py_ssize_t EVENT_SIZE = EVENT_DTYPE.itemsize
+
+
+cdef Py_ssize_t _off(str name) except -1:
+    return EVENT_DTYPE.fields[name][1]
+
+
+cdef Py_ssize_t E_EXEC_ID = _off("exec_id"), E_ORDER_ID = _off("order_id"), E_TS = _off("ts_ns")
+cdef Py_ssize_t E_PRICE = _off("price"), E_STOP = _off("stop_price"), E_QTY = _off("qty")
+cdef Py_ssize_t E_LAST_PX = _off("last_px"), E_LAST_QTY = _off("last_qty")
+cdef Py_ssize_t E_LEAVES = _off("leaves"), E_CUM = _off("cum_qty"), E_AVG_PX = _off("avg_px")
+cdef Py_ssize_t E_SESSION = _off("session"), E_ACCOUNT = _off("account")
+cdef Py_ssize_t E_INSTRUMENT = _off("instrument"), E_REASON = _off("reason")
+cdef Py_ssize_t E_KIND = _off("kind"), E_STATE = _off("state"), E_SIDE = _off("side")
+cdef Py_ssize_t E_ORD_TYPE = _off("ord_type"), E_TIF = _off("tif")
+cdef Py_ssize_t E_CLORDID = _off("clordid"), E_ORIG = _off("orig_clordid")
+cdef Py_ssize_t CLORDID_LEN = EVENT_DTYPE.fields["clordid"][0].itemsize
+
+cdef int EV_REJECTED = EventKind.REJECTED, EV_TRADE = EventKind.TRADE
+cdef int EV_CANCELLED = EventKind.CANCELLED, EV_REPLACED = EventKind.REPLACED
+cdef int ST_FILLED = OrderState.FILLED
+
+
+cdef inline int64_t i64(const uint8_t* ev, Py_ssize_t off) noexcept:
+    cdef int64_t v
+    memcpy(&v, ev + off, 8)
+    return v
+
+
+cdef inline int32_t i32(const uint8_t* ev, Py_ssize_t off) noexcept:
+    cdef int32_t v
+    memcpy(&v, ev + off, 4)
+    return v
+
+
+cdef inline Py_ssize_t text_len(const uint8_t* s, Py_ssize_t n) noexcept:
+    """Length of a NUL-padded fixed-width string (as numpy reads an S field: trailing NULs off)."""
+    while n > 0 and s[n - 1] == 0:
+        n -= 1
+    return n
+
+
+cdef inline int grow(uint8_t** buf, Py_ssize_t* cap, Py_ssize_t need) except -1:
+    cdef Py_ssize_t new_cap
+    cdef uint8_t* p
+    if need <= cap[0]:
+        return 0
+    new_cap = max(need, cap[0] * 2, 4096)
+    p = <uint8_t*>realloc(buf[0], new_cap)
+    if p == NULL:
+        raise MemoryError()
+    buf[0] = p
+    cap[0] = new_cap
+    return 0
+
+
+cdef inline void put_le(uint8_t* p, uint64_t v, int n) noexcept:
+    cdef int k
+    for k in range(n):
+        p[k] = <uint8_t>(v >> (8 * k))
+
+
+
+cdef class SessionOut:
+    """What one logged-on FIX session is sent in the current batch; see fixreports.pyi."""
+
+    def __cinit__(self):
+        self.frames = NULL
+        self.records = NULL
+        self.offsets = NULL
+        self.frames_cap = self.records_cap = self.offsets_cap = 0
+
+    def __dealloc__(self):
+        free(self.frames)
+        free(self.records)
+        free(self.offsets)
+
+    def __init__(self, session, FixEncoder encoder not None, bint fix42):
+        self.session = session
+        self.enc = encoder
+        self.fix42 = fix42
+        self.open = 0
+
+    cdef int start(self, list touched) except -1:
+        """Begin collecting: the next MsgSeqNum and the SendingTime come from the session."""
+        self.first_seq = self.next_seq = self.session.store.next_sender
+        self.now_ns = self.session._clock()
+        self.frames_len = self.records_len = self.count = 0
+        self.open = 1
+        touched.append(self)
+        return 0
+
+    cdef int add_frame(self) except -1:
+        """Take the message the encoder has just finished."""
+        cdef FixEncoder enc = self.enc
+        cdef Py_ssize_t start = enc.finish_c()
+        cdef Py_ssize_t n = enc.pos - start
+        cdef Py_ssize_t cap
+        grow(&self.frames, &self.frames_cap, self.frames_len + n)
+        grow(&self.records, &self.records_cap, self.records_len + n + 12)
+        if self.count == self.offsets_cap:
+            cap = max(64, 2 * self.offsets_cap)
+            p = <int64_t*>realloc(self.offsets, sizeof(int64_t) * cap)
+            if p == NULL:
+                raise MemoryError()
+            self.offsets = p
+            self.offsets_cap = cap
+        memcpy(self.frames + self.frames_len, enc.buf + start, n)
+        self.frames_len += n
+        self.offsets[self.count] = self.records_len
+        put_le(self.records + self.records_len, <uint64_t>n, 4)
+        put_le(self.records + self.records_len + 4, <uint64_t>self.next_seq, 8)
+        memcpy(self.records + self.records_len + 12, enc.buf + start, n)
+        self.records_len += n + 12
+        self.count += 1
+        self.next_seq += 1
+        return 0
+
+    cdef int commit(self) except -1:
+        """Hand the batch to the session: one store append, one write."""
+        if not self.open:
+            return 0
+        self.open = 0
+        if self.count:
+            self.session.send_batch(
+                self.first_seq, self.count,
+                PyBytes_FromStringAndSize(<const char*>self.frames, self.frames_len),
+                PyBytes_FromStringAndSize(<const char*>self.records, self.records_len),
+                PyBytes_FromStringAndSize(<const char*>self.offsets, self.count * 8))
+        return 0
+
+
+cdef void char_table(uint8_t* t, dict mapping) except *:
+    cdef int k
+    for k in range(256):
+        t[k] = 0
+    for key, value in mapping.items():
+        if not 0 <= key < 256 or len(value) != 1:
+            raise ValueError(f"{key!r}: {value!r} is not a one-character FIX value")
+        t[key] = value[0]
+
+
+cdef int commit_all(list touched) except -1:
+    cdef Py_ssize_t k
+    try:
+        for k in range(PyList_GET_SIZE(touched)):
+            (<SessionOut>PyList_GET_ITEM(touched, k)).commit()
+    finally:
+        for k in range(PyList_GET_SIZE(touched)):
+            (<SessionOut>PyList_GET_ITEM(touched, k)).open = 0
+        del touched[:]
+    return 0
+
+
+cdef class ReportWriter:
+    """ExecutionReports of engine events for the sessions they belong to; see fixreports.pyi."""
+
+    def __cinit__(self):
+        self.grids = NULL
+
+    def __dealloc__(self):
+        free(self.grids)
+
+    def __init__(self, list symbols, list grids, list account_names, dict exec_types_44,
+                 dict exec_types_42, dict ord_status, dict ord_types, dict tifs, list texts,
+                 list ord_rej):
+        if len(symbols) != len(grids):
+            raise ValueError("one grid per instrument")
+        if len(texts) != len(ord_rej):
+            raise ValueError("texts and ord_rej are both indexed by reason code")
+        self.symbols = list(symbols)
+        self.account_names = list(account_names)
+        self.n_instruments = len(grids)
+        self.grids = grid_table(grids)
+        char_table(self.exec44, exec_types_44)
+        char_table(self.exec42, exec_types_42)
+        char_table(self.ord_status, ord_status)
+        char_table(self.ord_types, ord_types)
+        char_table(self.tifs, tifs)
+        self.texts = list(texts)
+        self.ord_rej = list(ord_rej)
+
+    def write(self, cnp.ndarray events not None, list outs not None, list drops not None,
+              other not None, bint track):
+        cdef Py_ssize_t i, d, n, n_outs = PyList_GET_SIZE(outs), n_drops = PyList_GET_SIZE(drops)
+        cdef const uint8_t* base
+        cdef const uint8_t* ev
+        cdef int kind
+        cdef int32_t sid, dsid, acct
+        cdef bytes mask
+        cdef list touched = []
+        if events.dtype != EVENT_DTYPE or not cnp.PyArray_IS_C_CONTIGUOUS(events):
+            raise TypeError("events must be a C-contiguous EVENT_DTYPE array")
+        n = events.shape[0]
+        base = <const uint8_t*>cnp.PyArray_DATA(events)
+        try:
+            for i in range(n):
+                ev = base + i * EVENT_SIZE
+                kind = ev[E_KIND]
+                if not self.exec44[kind]:
+                    commit_all(touched)      # whatever `other` sends follows what came before
+                    other(events, i)
+                    continue
+                if track and (kind == EV_CANCELLED or kind == EV_REPLACED):
+                    other(events, i)
+                sid = i32(ev, E_SESSION)
+                if 0 <= sid < n_outs:
+                    out = <object>PyList_GET_ITEM(outs, sid)
+                    if out is not None:
+                        self.add(<SessionOut>out, ev, kind, touched)
+                for d in range(n_drops):
+                    dsid, mask = <tuple>PyList_GET_ITEM(drops, d)
+                    acct = i32(ev, E_ACCOUNT)
+                    if dsid == sid or not 0 <= acct < PyBytes_GET_SIZE(mask) \
+                            or not PyBytes_AS_STRING(mask)[acct] or not 0 <= dsid < n_outs:
+                        continue
+                    out = <object>PyList_GET_ITEM(outs, dsid)
+                    if out is not None:
+                        self.add(<SessionOut>out, ev, kind, touched)
+            commit_all(touched)
+        finally:
+            for i in range(PyList_GET_SIZE(touched)):
+                (<SessionOut>PyList_GET_ITEM(touched, i)).open = 0
+
+    cdef int add(self, SessionOut out, const uint8_t* ev, int kind, list touched) except -1:
+        if not out.open:
+            out.start(touched)
+        self.report(out, ev, kind)
+        return out.add_frame()
+
+    cdef int report(self, SessionOut out, const uint8_t* ev, int kind) except -1:
+        """One ExecutionReport into out's encoder (finished by out.add_frame())."""
+        cdef FixEncoder enc = out.enc
+        cdef bint fix42 = out.fix42
+        cdef int64_t v
+        cdef int64_t* g
+        cdef int64_t unit[4]
+        cdef int32_t inst = i32(ev, E_INSTRUMENT), acct = i32(ev, E_ACCOUNT)
+        cdef uint16_t reason
+        cdef Py_ssize_t n
+        cdef uint8_t c
+        cdef bytes b
+        enc.begin_c(<const uint8_t*>b"8", 1)
+        enc.add_int_c(34, out.next_seq)
+        enc.add_timestamp_c(52, out.now_ns, 3)
+        v = i64(ev, E_ORDER_ID)
+        if v:
+            enc.add_int_c(37, v)
+        else:
+            enc.add_raw_c(37, <const uint8_t*>b"NONE", 4)
+        n = text_len(ev + E_CLORDID, CLORDID_LEN)
+        if n:
+            enc.add_raw_c(11, ev + E_CLORDID, n)
+        else:
+            enc.add_raw_c(11, <const uint8_t*>b"NONE", 4)
+        n = text_len(ev + E_ORIG, CLORDID_LEN)
+        if n:
+            enc.add_raw_c(41, ev + E_ORIG, n)
+        enc.add_int_c(17, i64(ev, E_EXEC_ID))
+        if fix42:
+            enc.add_raw_c(20, <const uint8_t*>b"0", 1)
+            c = self.exec42[kind]
+            if kind == EV_TRADE:
+                c = 50 if ev[E_STATE] == ST_FILLED else 49       # 2 filled, 1 partially
+        else:
+            c = self.exec44[kind]
+        enc.add_raw_c(150, &c, 1)
+        c = self.ord_status[ev[E_STATE]]
+        if not c:
+            raise ValueError(f"order state {ev[E_STATE]} has no OrdStatus")
+        enc.add_raw_c(39, &c, 1)
+        if 0 <= acct < PyList_GET_SIZE(self.account_names):
+            b = <bytes>PyList_GET_ITEM(self.account_names, acct)
+            enc.add_raw_c(1, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+        if 0 <= inst < self.n_instruments:
+            g = self.grids + 4 * inst
+            b = <bytes>PyList_GET_ITEM(self.symbols, inst)
+            enc.add_raw_c(55, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+        else:                                  # no such instrument: integers as they are
+            unit[0] = 0
+            unit[1] = 1
+            unit[2] = 0
+            unit[3] = 1
+            g = unit
+            enc.add_raw_c(55, <const uint8_t*>b"?", 1)
+        c = 49 if ev[E_SIDE] == 1 else 50
+        enc.add_raw_c(54, &c, 1)
+        enc.add_fixed_c(38, i64(ev, E_QTY), <int>g[2], g[3])
+        c = self.ord_types[ev[E_ORD_TYPE]]
+        if c:
+            enc.add_raw_c(40, &c, 1)
+        v = i64(ev, E_PRICE)
+        if v:
+            enc.add_fixed_c(44, v, <int>g[0], g[1])
+        v = i64(ev, E_STOP)
+        if v:
+            enc.add_fixed_c(99, v, <int>g[0], g[1])
+        c = self.tifs[ev[E_TIF]]
+        if c:
+            enc.add_raw_c(59, &c, 1)
+        if kind == EV_TRADE:
+            enc.add_fixed_c(31, i64(ev, E_LAST_PX), <int>g[0], g[1])
+            enc.add_fixed_c(32, i64(ev, E_LAST_QTY), <int>g[2], g[3])
+        enc.add_fixed_c(151, i64(ev, E_LEAVES), <int>g[2], g[3])
+        enc.add_fixed_c(14, i64(ev, E_CUM), <int>g[2], g[3])
+        enc.add_fixed_c(6, i64(ev, E_AVG_PX), <int>g[0], g[1])
+        memcpy(&reason, ev + E_REASON, 2)
+        if reason:
+            if reason >= PyList_GET_SIZE(self.texts) or <object>PyList_GET_ITEM(self.texts, reason) is None:
+                raise ValueError(f"{reason} is not a known reason code")
+            if kind == EV_REJECTED:
+                enc.add_int_c(103, <object>PyList_GET_ITEM(self.ord_rej, reason))
+            b = <bytes>PyList_GET_ITEM(self.texts, reason)
+            enc.add_raw_c(58, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+        elif kind == EV_REJECTED:
+            enc.add_int_c(103, <object>PyList_GET_ITEM(self.ord_rej, 0))
+        enc.add_timestamp_c(60, i64(ev, E_TS), 3 if fix42 else 6)
+        return 0
