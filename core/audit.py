@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from ordex.core.commands import ADMIN_SESSION, CommandKind, OrdType, Scope, Side, Tif
+from ordex.core.commands import ADMIN_SESSION, CommandKind, Limit, OrdType, Scope, Side, Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import OrderState
 from ordex.core.reasons import Reason, text as reason_text
@@ -113,8 +113,10 @@ class Names:
         return places(self._price.values()), places(self._qty.values()), places(self._cash.values())
 
     def actor(self, session: int, kind: int, clordid: bytes) -> str:
-        """Who sent a command.  Admin actions carry `adm:<operator>` in clordid; KILL_SWITCH is
-        only ever sent by the admin listener, even when its target session fills `session`.
+        """Who sent a command.  Admin actions carry `adm:<operator>` in clordid and the admin
+        session as actor (their target session, if any, in target_session).  Journals from
+        before target_session put a session kill switch's target in `session`; KILL_SWITCH is only
+        ever sent by the admin listener, so a marked one is the admin's whatever `session` says.
         Unmarked commands of the admin session come from the server itself (the scheduler's
         trading hours and GTD timer): "system"."""
         marked = clordid.startswith(ADMIN_MARK)
@@ -187,7 +189,7 @@ def command_entry(names: Names, c) -> dict:
         if scope == Scope.ACCOUNT:
             e["account"] = names.account(int(c["account"]))
         if scope == Scope.SESSION:
-            e["target_session"] = names.session(sid)
+            e["target_session"] = names.session(target_session(c))
         if kind == CommandKind.MASS_CANCEL and inst >= 0:
             e["instrument"] = names.symbol(inst)
         if kind == CommandKind.KILL_SWITCH:
@@ -197,7 +199,40 @@ def command_entry(names: Names, c) -> dict:
         e["status"] = {0: "open", 1: "halted", 2: "closed"}.get(int(c["status"]), int(c["status"]))
     elif kind == CommandKind.REFERENCE_PRICE:
         e.update(instrument=names.symbol(inst), price=_fmt(names.price(inst, c["price"])))
+    elif kind == CommandKind.SET_LIMIT:
+        limit = int(c["status"])
+        e["limit"] = _enum_name(Limit, limit)
+        if limit == Limit.MAX_POSITION:
+            e["account"] = names.account(int(c["account"]))
+        if limit == Limit.THROTTLE:
+            e["target_session"] = names.session(target_session(c))
+        else:
+            e["instrument"] = names.symbol(inst)
+        e["value"] = limit_value(names, limit, inst, int(c["qty"]))
+    elif kind == CommandKind.DISCONNECT:
+        e["target_session"] = names.session(target_session(c))
+        if c["orig_clordid"]:
+            e["text"] = bytes(c["orig_clordid"]).decode(errors="replace")
     return e
+
+
+def target_session(c) -> int:
+    """The session a command is about: target_session - 1, or (0: none) its actor."""
+    t = int(c["target_session"])
+    return t - 1 if t else int(c["session"])
+
+
+def limit_value(names: Names, limit: int, inst: int, value: int) -> str:
+    """A SET_LIMIT value in the unit an operator writes (ordex admin set-limit)."""
+    if limit in (Limit.MAX_POSITION, Limit.MAX_ORDER_QTY):
+        return _fmt(names.qty(inst, value))
+    if limit == Limit.MAX_NOTIONAL:
+        return _fmt(names.cash(inst, value))
+    if limit == Limit.REF_MAX_AGE:
+        return _fmt(Decimal(value).scaleb(-9)) + " s"
+    if limit == Limit.COLLAR_BPS:
+        return f"{value} bps"
+    return f"{value}/s" if limit == Limit.THROTTLE else str(value)
 
 
 def event_entry(names: Names, ev, actor: str) -> dict:
@@ -212,6 +247,17 @@ def event_entry(names: Names, ev, actor: str) -> dict:
         e["orig_clordid"] = bytes(ev["orig_clordid"]).decode(errors="replace")
     if kind == EventKind.MASS_CANCEL_DONE:
         e["cancelled"] = int(ev["qty"])
+    elif kind in (EventKind.LIMIT_SET, EventKind.ADMIN_REJECTED, EventKind.DISCONNECT):
+        for k in ("order_id", "state", "account", "instrument"):
+            del e[k]
+        if kind == EventKind.DISCONNECT:
+            e["session"] = names.session(int(ev["session"]))
+        else:
+            limit = int(ev["ord_type"])
+            e["limit"] = _enum_name(Limit, limit)
+            e["value"] = limit_value(names, limit, inst, int(ev["qty"]))
+            if kind == EventKind.LIMIT_SET:
+                e["previous"] = limit_value(names, limit, inst, int(ev["last_qty"]))
     elif kind == EventKind.CANCEL_REJECTED and ev["state"] == OrderState.REJECTED:
         # the target is not live: the order fields came from the request, which has none
         for k in ("account", "instrument"):
@@ -264,6 +310,9 @@ def _resolve_clordid(reference, records: Records, q: AuditQuery, **kw) -> set[in
     return ids
 
 
+_ADMIN_EVENTS = (EventKind.LIMIT_SET, EventKind.ADMIN_REJECTED, EventKind.DISCONNECT)
+
+
 def audit(reference, records: Callable[[], Records], q: AuditQuery, **kw) -> Iterator[dict]:
     """Command and event entries of the selected orders, in sequence order: each command that
     touched them (with its actor), followed by its events that concern them.  `records` is
@@ -278,9 +327,13 @@ def audit(reference, records: Callable[[], Records], q: AuditQuery, **kw) -> Ite
         if q.to_ns is not None and len(cmds) and cmds["ts_ns"][0] > q.to_ns:
             break
         if q.account is not None:
-            sel = ev["account"] == q.account
-            direct = (cmds["account"] == q.account) & (cmds["scope"] == Scope.ACCOUNT) & np.isin(
-                cmds["kind"], (CommandKind.KILL_SWITCH, CommandKind.MASS_CANCEL))
+            # operators' events carry the command's account field, which only a MAX_POSITION
+            # limit uses
+            admin = np.isin(ev["kind"], _ADMIN_EVENTS)
+            sel = (ev["account"] == q.account) & (~admin | (ev["ord_type"] == Limit.MAX_POSITION))
+            direct = (cmds["account"] == q.account) & (((cmds["scope"] == Scope.ACCOUNT) & np.isin(
+                cmds["kind"], (CommandKind.KILL_SWITCH, CommandKind.MASS_CANCEL)))
+                | ((cmds["kind"] == CommandKind.SET_LIMIT) & (cmds["status"] == Limit.MAX_POSITION)))
         else:
             sel = np.isin(ev["order_id"], id_array)
             if q.clordid is not None:

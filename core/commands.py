@@ -35,7 +35,8 @@ class CommandKind(IntEnum):
     SET_LIMIT = 10      # session (actor: ADMIN_SESSION only), status = the Limit, its target
                         # (account + instrument / instrument / target_session, see Limit), qty = the
                         # new value on the integer grid; a LIMIT_SET or ADMIN_REJECTED event
-    DISCONNECT = 11     # session (actor: ADMIN_SESSION only), target_session: a DISCONNECT event;
+    DISCONNECT = 11     # session (actor: ADMIN_SESSION only), target_session, orig_clordid = reason
+                        # text (ASCII, at most CLORDID_LEN bytes): a DISCONNECT event;
                         # gateways log that session out.  No engine state changes.
 
 

@@ -1104,7 +1104,7 @@ class ReferenceEngine:
         if not self._trading_session(t):
             return self._admin_reject(c, Reason.UNKNOWN_SESSION)
         self._event(EventKind.DISCONNECT, session=t, other=t, reason=Reason.DISCONNECT,
-                    clordid=c.clordid)
+                    clordid=c.clordid, orig_clordid=c.orig_clordid)
 
     def _on_timer(self, c: SimpleNamespace) -> None:
         due = sorted((o for o in self._orders.values()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from ordex.core import journal_decoders
-from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Scope, Side, Tif
+from ordex.core.commands import COMMAND_DTYPE, CommandKind, Limit, OrdType, Scope, Side, Tif
 
 RECORD_COMMAND = 1          # journal record type of an engine command
 
@@ -155,7 +155,9 @@ _ENUMS = {"kind": CommandKind, "side": Side, "ord_type": OrdType, "tif": Tif, "s
 def decode_command(payload: bytes) -> dict:
     """A journaled command as a flat dict for `ordex journal inspect/export`: enum fields by name,
     ClOrdIDs as text, zero fields left out.  "order_id" is present only for commands that name an
-    order by id (a NEW_ORDER's id is assigned by the engine: `ordex audit` replays to find it)."""
+    order by id (a NEW_ORDER's id is assigned by the engine: `ordex audit` replays to find it).
+    target_session shows the session id (the record holds id + 1); a SET_LIMIT's status and qty
+    show as limit (by name) and value."""
     if len(payload) != COMMAND_DTYPE.itemsize:
         raise ValueError(f"{len(payload)} bytes, an engine command has {COMMAND_DTYPE.itemsize}")
     row = np.frombuffer(payload, dtype=COMMAND_DTYPE)[0]
@@ -176,6 +178,13 @@ def decode_command(payload: bytes) -> dict:
             except ValueError:
                 pass
         out[name] = value
+    if "target_session" in out:                 # session id + 1 (commands.target)
+        out["target_session"] -= 1
+    if row["kind"] == CommandKind.SET_LIMIT:    # `status` selects the limit, `qty` is its value
+        status = int(row["status"])
+        out.pop("status", None)
+        out["limit"] = Limit(status).name if status in Limit._value2member_map_ else status
+        out["value"] = out.pop("qty", 0)
     return out
 
 

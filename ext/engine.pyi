@@ -133,7 +133,8 @@ SET_LIMIT (admin session only): `status` selects a commands.Limit, `qty` is the 
     LIMIT_SET carry session, account, instrument, clordid from the command, other_order_id =
     target_session - 1, ord_type = status, qty = the value (LIMIT_SET: as applied), state 0.
 DISCONNECT (admin session only): no state changes; a DISCONNECT event with session =
-    other_order_id = target_session - 1, reason DISCONNECT, the command's clordid, for the gateways
+    other_order_id = target_session - 1, reason DISCONNECT, the command's clordid and orig_clordid
+    (operations put the operator there as `adm:<name>`, and the reason in orig_clordid), for the gateways
     to log that session out once it is durable.  Refused (ADMIN_REJECTED): actor not -1 ->
     NOT_ADMIN, target not a session -> UNKNOWN_SESSION.
 TIMER: GTD orders with expire_ts_ns <= ts_ns expire (EXPIRED, GTD_EXPIRED), by (expire_ts_ns, id).

@@ -1316,6 +1316,7 @@ cdef class Engine:
         e.other_order_id = t
         e.reason = R_DISCONNECT
         memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        memcpy(e.orig_clordid, c.orig_clordid, CLORDID_LEN)     # the operator's reason text
         return 0
 
     # ------------------------------------------------------------------ the loop

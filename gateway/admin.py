@@ -130,6 +130,20 @@ class AdminGateway:
                 return acceptor
         return None
 
+    def _connected(self, name: str) -> bool | None:
+        """Whether a gateway has the session connected now; None if no gateway serves it."""
+        acceptor = self._fix_acceptor()
+        if acceptor is not None:
+            try:
+                return acceptor.session(name).logged_on
+            except KeyError:
+                pass
+        for gw in self.server.gateways:
+            user = getattr(getattr(gw, "ouch", None), "users", {}).get(name)
+            if user is not None:
+                return user.conn is not None
+        return None
+
     async def start(self, server) -> None:
         cfg = self.config
         self.server = server
@@ -139,7 +153,7 @@ class AdminGateway:
         self.metrics.attach(server)
         self.metrics.fix_sessions = lambda: (a.sessions if (a := self._fix_acceptor()) else ())
         server.subscribe(EventLog(cfg.reference))
-        self.actions = AdminActions(server, cfg.reference, fix_acceptor=self._fix_acceptor)
+        self.actions = AdminActions(server, cfg.reference, connected=self._connected)
         host, port = cfg.admin_listen
         try:
             self._listener = await asyncio.start_server(self._handle, host, port, limit=MAX_HEAD)

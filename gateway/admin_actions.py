@@ -1,21 +1,22 @@
 """What an operator may do to a running server, as sequenced engine commands.
 
-Every action that changes engine state is a command submitted through `Server.submit()` --
-journaled, replayed and audited like any order -- never a side door into state.  The actor is
-ADMIN_SESSION (-1) where the command layout allows it; the operator's name rides in the command's
-clordid as `adm:<operator>`, which `ordex audit` shows.
+Every action is a command submitted through `Server.submit()` -- journaled, replayed and audited
+like any order -- never a side door into state or into a connection.  The actor is always
+ADMIN_SESSION (-1); a session the action is about is the command's `target_session` (session id
++ 1, see core/commands.py); the operator's name rides in the clordid as `adm:<operator>`, which
+`ordex audit` shows.
 
     halt / resume / close   SET_STATUS 1 / 0 / 2 (close expires the instrument's DAY orders)
-    kill-switch             KILL_SWITCH, scope ACCOUNT or SESSION, Flag.ON for on
-    mass-cancel             MASS_CANCEL by account, session, instrument, or all
-    disconnect              the FIX session's Logout (a gateway action, not an engine command)
-    risk-limit              refused: the engine has no command to change a limit (see RiskLimit)
-
-Two limits of the command layout show here.  KILL_SWITCH and MASS_CANCEL with scope SESSION take
-their target from the `session` field, which is also the actor: an admin action on a session is
-journaled with that session as its actor, and only the `adm:` clordid tells it apart.  And a
-MASS_CANCEL_DONE for such a session is delivered to that session (an unsolicited mass-cancel
-report on FIX).
+    kill-switch             KILL_SWITCH, scope ACCOUNT, or SESSION with a target, Flag.ON for on
+    mass-cancel             MASS_CANCEL by account, session (target), instrument, or all; its
+                            MASS_CANCEL_DONE goes to the actor, not to the cancelled session
+    disconnect              DISCONNECT of a target session, the reason text in orig_clordid: the
+                            FIX and binary gateways log that session out when the event is
+                            durable (cancel on disconnect then applies as for any disconnect);
+                            a replay changes nothing on the network
+    set-limit               SET_LIMIT: one of LIMITS (names below) for an account + instrument,
+                            an instrument or a session, the value a decimal string in the
+                            limit's human unit, converted to the engine's integer grid here
 """
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ import re
 
 import numpy as np
 
-from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, Scope
+from decimal import Decimal, InvalidOperation
+
+from ordex.core.commands import (ADMIN_SESSION, CLORDID_LEN, COMMAND_DTYPE, CommandKind, Flag,
+                                 Limit, Scope, target)
 from ordex.core.events import EventKind
 from ordex.core.reasons import Reason
 
@@ -63,17 +67,20 @@ def _str(body: dict, key: str) -> str | None:
 
 
 class AdminActions:
-    def __init__(self, server, reference, fix_acceptor=lambda: None, timeout_s: float = 10.0):
+    def __init__(self, server, reference, connected=lambda name: None, timeout_s: float = 10.0):
+        """connected(session name): whether a gateway has that session connected now (None:
+        no gateway serves it); only reported back, never decides anything."""
         self.server = server
         self.timeout_s = timeout_s
-        self.fix_acceptor = fix_acceptor
+        self.connected = connected
+        self.reference = reference
         self.instruments = {i.symbol: i.id for i in reference.instruments}
         self.accounts = {a.name: a.id for a in reference.accounts}
         self.sessions = {s.name: s.id for s in reference.sessions}
         self._waiting: dict[int, asyncio.Future] = {}
         server.subscribe(self._on_events)
 
-    ACTIONS = ("halt", "resume", "close", "kill-switch", "mass-cancel", "disconnect", "risk-limit")
+    ACTIONS = ("halt", "resume", "close", "kill-switch", "mass-cancel", "disconnect", "set-limit")
 
     async def run(self, action: str, body: dict) -> dict:
         if not isinstance(body, dict):
@@ -83,7 +90,7 @@ class AdminActions:
             raise ActionError(400, "operator must be 1-20 characters of A-Z a-z 0-9 _ . @ -")
         handler = {"halt": self.halt, "resume": self.resume, "close": self.close,
                    "kill-switch": self.kill_switch, "mass-cancel": self.mass_cancel,
-                   "disconnect": self.disconnect, "risk-limit": self.risk_limit}.get(action)
+                   "disconnect": self.disconnect, "set-limit": self.set_limit}.get(action)
         if handler is None:
             raise ActionError(404, f"no admin action {action!r}; actions: {', '.join(self.ACTIONS)}")
         return await handler(body, operator)
@@ -124,16 +131,15 @@ class AdminActions:
         if account is not None:
             row = self._row(CommandKind.KILL_SWITCH, ADMIN_SESSION, operator)
             row["scope"], row["account"] = Scope.ACCOUNT, self._id(self.accounts, "account", account)
-            target = {"account": account}
+            target_ = {"account": account}
         else:
-            # The engine reads a session kill switch's target from `session` (see module doc).
-            row = self._row(CommandKind.KILL_SWITCH, self._id(self.sessions, "session", session),
-                            operator)
+            row = self._row(CommandKind.KILL_SWITCH, ADMIN_SESSION, operator)
             row["scope"] = Scope.SESSION
-            target = {"session": session}
+            row["target_session"] = target(self._id(self.sessions, "session", session))
+            target_ = {"session": session}
         row["flags"] = Flag.ON if on else 0
         return await self._submit(row, operator, f"kill switch {'on' if on else 'off'}",
-                                  {**target, "on": on})
+                                  {**target_, "on": on})
 
     async def mass_cancel(self, body: dict, operator: str) -> dict:
         _keys(body, {"account", "session", "instrument", "all"})
@@ -148,63 +154,80 @@ class AdminActions:
         if not (everything or account or session or symbol):
             raise ActionError(400, "say what to cancel: account, session, instrument, or all=true")
         instrument = self._id(self.instruments, "instrument", symbol) if symbol is not None else -1
+        row = self._row(CommandKind.MASS_CANCEL, ADMIN_SESSION, operator)
         if session is not None:
-            row = self._row(CommandKind.MASS_CANCEL, self._id(self.sessions, "session", session),
-                            operator)
             row["scope"] = Scope.SESSION
+            row["target_session"] = target(self._id(self.sessions, "session", session))
         else:
-            row = self._row(CommandKind.MASS_CANCEL, ADMIN_SESSION, operator)
             if account is not None:
                 row["scope"], row["account"] = Scope.ACCOUNT, self._id(self.accounts, "account", account)
             else:
                 row["scope"] = Scope.INSTRUMENT if symbol is not None else Scope.ALL
         row["instrument"] = instrument
-        target = {k: v for k, v in (("account", account), ("session", session),
-                                    ("instrument", symbol)) if v is not None}
-        result = await self._submit(row, operator, "mass cancel", target or {"all": True})
+        named = {k: v for k, v in (("account", account), ("session", session),
+                                   ("instrument", symbol)) if v is not None}
+        result = await self._submit(row, operator, "mass cancel", named or {"all": True})
         done = [e for e in result["events"] if e["kind"] == "MASS_CANCEL_DONE"]
         result["cancelled"] = done[0]["qty"] if done else 0
         return result
 
     async def disconnect(self, body: dict, operator: str) -> dict:
-        """Log a FIX session out.  Not an engine command: the journal sees only what follows
-        (its cancel-on-disconnect mass cancel, if configured); the log line carries the actor."""
+        """DISCONNECT: the gateways log the session out once the command is durable."""
         _keys(body, {"session", "reason"}, {"session"})
-        name, reason = _str(body, "session"), _str(body, "reason") or "disconnected by operator"
-        self._id(self.sessions, "session", name)
-        acceptor = self.fix_acceptor()
-        if acceptor is None:
-            raise ActionError(409, "no FIX gateway is running")
-        try:
-            session = acceptor.session(name)
-        except KeyError:
-            raise ActionError(404, f"{name!r} is not a FIX session") from None
-        if not session.logged_on:
-            raise ActionError(409, f"session {name} is not logged on")
-        log.warning("admin: disconnect session %s: %s", name, reason,
-                    extra={"actor": "admin", "operator": operator, "action": "disconnect",
-                           "session": name})
-        session.logout(f"{reason} ({operator})"[:200])
-        return {"ok": True, "action": "disconnect", "session": name, "journaled": False}
+        name, reason = _str(body, "session"), _str(body, "reason") or ""
+        if not reason.isascii() or len(reason.encode()) > CLORDID_LEN:
+            raise ActionError(400, f"reason must be at most {CLORDID_LEN} ASCII characters "
+                                   "(it is journaled with the command)")
+        row = self._row(CommandKind.DISCONNECT, ADMIN_SESSION, operator)
+        row["target_session"] = target(self._id(self.sessions, "session", name))
+        row["orig_clordid"] = reason.encode()
+        connected = self.connected(name)
+        result = await self._submit(row, operator, f"disconnect {name}", {"session": name})
+        result["journaled"] = True
+        result["connected"] = connected
+        return result
 
-    async def risk_limit(self, body: dict, operator: str) -> dict:
-        _keys(body, {"account", "instrument", "limit", "value"}, {"account", "limit", "value"})
-        account = _str(body, "account")
-        self._id(self.accounts, "account", account)
-        symbol = _str(body, "instrument")
-        if symbol is not None:
-            self._id(self.instruments, "instrument", symbol)
-        limit = _str(body, "limit")
-        if limit not in RISK_LIMITS:
-            raise ActionError(400, f"limit must be one of {', '.join(RISK_LIMITS)}")
-        if not isinstance(body["value"], str):
-            raise ActionError(400, "value must be a decimal string (no floats)")
-        # The request is checked in full so that wiring SET_LIMIT in is the only missing step.
-        log.warning("admin: risk limit change refused: the engine has no SET_LIMIT command",
-                    extra={"actor": "admin", "operator": operator, "action": "risk-limit",
-                           "account": account})
-        raise ActionError(501, "changing a risk limit needs an engine command (SET_LIMIT) that "
-                               "does not exist yet; nothing was changed")
+    async def set_limit(self, body: dict, operator: str) -> dict:
+        """SET_LIMIT.  body: limit (a LIMITS name), value (a decimal string in the limit's unit),
+        and the target the limit needs: account + instrument, instrument, or session."""
+        _keys(body, {"limit", "value", "account", "instrument", "session"}, {"limit", "value"})
+        name = _str(body, "limit")
+        spec = LIMITS.get(name)
+        if spec is None:
+            raise ActionError(400, f"unknown limit {name!r}; limits: {', '.join(LIMITS)}")
+        needs = spec.target
+        given = {k for k in ("account", "instrument", "session") if body.get(k) is not None}
+        if given != set(needs):
+            raise ActionError(400, f"limit {name} takes {' and '.join(needs)} (got "
+                                   f"{', '.join(sorted(given)) or 'none'})")
+        value = body["value"]
+        if not isinstance(value, str):
+            raise ActionError(400, "value must be a decimal string (no floats), e.g. \"500\"")
+        row = self._row(CommandKind.SET_LIMIT, ADMIN_SESSION, operator)
+        row["status"] = spec.limit
+        named = {}
+        if "account" in needs:
+            named["account"] = _str(body, "account")
+            row["account"] = self._id(self.accounts, "account", named["account"])
+        inst = None
+        if "instrument" in needs:
+            named["instrument"] = _str(body, "instrument")
+            row["instrument"] = self._id(self.instruments, "instrument", named["instrument"])
+            inst = self.reference.instruments[int(row["instrument"][0])]
+        if "session" in needs:
+            named["session"] = _str(body, "session")
+            row["target_session"] = target(self._id(self.sessions, "session", named["session"]))
+        row["qty"] = spec.to_grid(value, inst, self.reference)
+        result = await self._submit(row, operator, f"set limit {name} = {value}",
+                                    {"limit": name, "value": value, **named})
+        refused = [e for e in result["events"] if e["kind"] == "ADMIN_REJECTED"]
+        if refused:
+            raise ActionError(400, f"the engine refused: {refused[0]['reason']} (journaled as "
+                                   f"seq {result['seq']}; nothing changed)")
+        done = [e for e in result["events"] if e["kind"] == "LIMIT_SET"]
+        if done:
+            result["grid_value"], result["previous_grid_value"] = done[0]["qty"], done[0]["last_qty"]
+        return result
 
     # -- plumbing -----------------------------------------------------------------------------
     def _row(self, kind: int, session: int, operator: str) -> np.ndarray:
@@ -213,7 +236,7 @@ class AdminActions:
         row["clordid"] = ADMIN_CLORDID_PREFIX + operator.encode()
         return row
 
-    async def _submit(self, row: np.ndarray, operator: str, what: str, target: dict) -> dict:
+    async def _submit(self, row: np.ndarray, operator: str, what: str, named: dict) -> dict:
         server = self.server
         try:
             seq = server.submit(row)
@@ -221,7 +244,7 @@ class AdminActions:
             raise ActionError(503, f"not accepting commands: {e}") from None
         log.warning("admin: %s", what, extra={"actor": "admin", "operator": operator, "seq": seq,
                                               "action": CommandKind(int(row["kind"][0])).name,
-                                              **target})
+                                              **named})
         # The server holds a submit's events until durable; whether it holds any for this one
         # decides what to wait for (Server keeps the queue private: see metrics.py).
         held = server._held
@@ -241,7 +264,7 @@ class AdminActions:
             self._waiting.pop(seq, None)
             raise ActionError(504, f"command {seq} was journaled but is not durable after "
                                    f"{self.timeout_s} s") from None
-        return {"ok": True, "action": what, "seq": seq, "operator": operator, **target,
+        return {"ok": True, "action": what, "seq": seq, "operator": operator, **named,
                 "events": events}
 
     def _on_events(self, events: np.ndarray) -> None:
@@ -252,10 +275,52 @@ class AdminActions:
         if fut is None or fut.done():
             return
         fut.set_result([{"kind": EventKind(int(e["kind"])).name, "order_id": int(e["order_id"]),
-                         "qty": int(e["qty"]),
+                         "qty": int(e["qty"]), "last_qty": int(e["last_qty"]),
                          "reason": Reason(int(e["reason"])).name if int(e["reason"]) in
                          Reason._value2member_map_ else int(e["reason"])} for e in events])
 
 
-# The limits an operator would change; the engine would need SET_LIMIT to apply them.
-RISK_LIMITS = ("max_position", "max_notional", "max_orders_per_sec", "band_bps")
+class _LimitSpec:
+    """An operator's name for a Limit: what it targets and how its human value becomes an
+    integer on the engine's grid (a value off the grid is refused, never rounded)."""
+
+    def __init__(self, limit: Limit, target: tuple[str, ...], unit: str):
+        self.limit, self.target, self.unit = limit, target, unit
+
+    def to_grid(self, text: str, inst, reference) -> int:
+        try:
+            d = Decimal(text.strip())
+        except InvalidOperation:
+            raise ActionError(400, f"value {text!r} is not a decimal number") from None
+        if not d.is_finite() or d < 0:
+            raise ActionError(400, f"value {text!r} must be a finite number >= 0")
+        step = {"qty": lambda: inst.qty_increment,
+                "cash": lambda: reference.currencies[inst.currency].cash_increment,
+                "bps": lambda: Decimal(1), "seconds": lambda: Decimal("0.000000001"),
+                "per_second": lambda: Decimal(1)}[self.unit]()
+        q = d / step
+        if q != q.to_integral_value():
+            raise ActionError(400, f"value {text} is not a multiple of {step} ({self.unit})")
+        n = int(q)
+        if n >= 1 << 63:
+            raise ActionError(400, f"value {text} does not fit the engine's 64-bit grid")
+        return n
+
+
+# name -> (Limit, target fields, unit of the value the operator writes)
+LIMITS = {
+    "max_position": _LimitSpec(Limit.MAX_POSITION, ("account", "instrument"), "qty"),
+    "max_order_qty": _LimitSpec(Limit.MAX_ORDER_QTY, ("instrument",), "qty"),
+    "max_notional": _LimitSpec(Limit.MAX_NOTIONAL, ("instrument",), "cash"),
+    "collar_bps": _LimitSpec(Limit.COLLAR_BPS, ("instrument",), "bps"),
+    "ref_max_age_s": _LimitSpec(Limit.REF_MAX_AGE, ("instrument",), "seconds"),
+    "max_orders_per_sec": _LimitSpec(Limit.THROTTLE, ("session",), "per_second"),
+}
+
+
+def disconnect_text(clordid: bytes, reason: bytes) -> str:
+    """The Logout text a gateway sends for a DISCONNECT event (its clordid and orig_clordid)."""
+    who = clordid.rstrip(b"\0")
+    who = who[4:].decode(errors="replace") if who.startswith(ADMIN_CLORDID_PREFIX) else "operator"
+    why = reason.rstrip(b"\0").decode(errors="replace") or "disconnected by operator"
+    return f"{why} ({who})"

@@ -5,7 +5,9 @@
     ordex admin kill-switch on --account DEMO1 | off --session CLIENT1
     ordex admin mass-cancel --account DEMO1 [--instrument AAPL] | --session CLIENT1 | --all
     ordex admin disconnect CLIENT1 [--reason TEXT]
-    ordex admin risk-limit --account DEMO1 --limit max_position --value 500
+    ordex admin set-limit max_position 500 --account DEMO1 --instrument AAPL
+    ordex admin set-limit max_order_qty|max_notional|collar_bps|ref_max_age_s VALUE --instrument AAPL
+    ordex admin set-limit max_orders_per_sec 50 --session CLIENT1
     ordex admin metrics | health | ready
 
 The listener's address comes from --url, else the [admin] listen of --config (default: the
@@ -53,15 +55,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--session")
     mc.add_argument("--instrument", metavar="SYMBOL")
     mc.add_argument("--all", action="store_true", help="every order of every account")
-    dc = sub.add_parser("disconnect", help="log a FIX session out")
+    dc = sub.add_parser("disconnect", help="log a session out (FIX Logout / SoupBinTCP End of "
+                                           "Session), journaled")
     dc.add_argument("session")
-    dc.add_argument("--reason")
-    rl = sub.add_parser("risk-limit", help="change a risk limit (needs an engine command that "
-                                           "does not exist yet: refused)")
-    rl.add_argument("--account", required=True)
-    rl.add_argument("--instrument", metavar="SYMBOL")
-    rl.add_argument("--limit", required=True)
-    rl.add_argument("--value", required=True, help="a decimal string")
+    dc.add_argument("--reason", help="at most 24 ASCII characters, journaled")
+    from ordex.gateway.admin_actions import LIMITS
+    sl = sub.add_parser("set-limit", help="change a risk limit (journaled, replayed)",
+                        description="Limits and their targets: " + "; ".join(
+                            f"{n} ({' + '.join(s.target)}, {s.unit})" for n, s in LIMITS.items()))
+    sl.add_argument("limit", help=", ".join(LIMITS))
+    sl.add_argument("value", help="a decimal string in the limit's unit (0 = no limit)")
+    sl.add_argument("--account")
+    sl.add_argument("--instrument", metavar="SYMBOL")
+    sl.add_argument("--session")
 
 
 def _body(args: argparse.Namespace) -> dict:
@@ -80,9 +86,8 @@ def _body(args: argparse.Namespace) -> dict:
         if args.reason:
             body["reason"] = args.reason
     else:
-        body = {"account": args.account, "limit": args.limit, "value": args.value}
-        if args.instrument:
-            body["instrument"] = args.instrument
+        body = {"limit": args.limit, "value": args.value}
+        body.update({k: v for k in ("account", "instrument", "session") if (v := getattr(args, k))})
     return body
 
 

@@ -1,11 +1,19 @@
 """The binary gateway as the server runs it: OUCH 5.0 order entry and the ITCH 5.0 feed, each a
 SoupBinTCP listener (config [binary]), sharing one I/O thread for password checks and store syncs.
+
+An operator's DISCONNECT of an order-entry user, once durable, ends its connection: End of
+Session, then close (its cancel on disconnect applies as for any disconnect).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ordex.core.events import EventKind
+from ordex.gateway.binary import soup
 
 from ordex.gateway.binary.itch_feed import ItchFeed
 from ordex.gateway.binary.ouch import OuchGateway
@@ -53,6 +61,7 @@ class BinaryGateway:
             log.info("OUCH 5.0 order entry listening on %s:%d (%d users)", s.listen[0],
                      self.order_entry.port, len(s.users))
             self._sync_task = asyncio.get_running_loop().create_task(self._sync_stores())
+            server.subscribe(self._on_events)
         if s.feed_listen:
             self.feed = ItchFeed(server, s, self.config.reference, self.io, wire)
             self.feed.load_book(server.engine)
@@ -63,6 +72,21 @@ class BinaryGateway:
             await self.market_data.serve(*s.feed_listen)
             log.info("ITCH 5.0 feed listening on %s:%d (%d resting orders)", s.feed_listen[0],
                      self.market_data.port, len(self.feed.orders))
+
+    def _on_events(self, events: np.ndarray) -> None:
+        hits = np.flatnonzero(events["kind"] == EventKind.DISCONNECT)
+        if not len(hits):
+            return
+        from ordex.gateway.admin_actions import disconnect_text
+        for ev in events[hits]:
+            user = self.ouch.by_sid.get(int(ev["session"]))
+            if user is None or user.conn is None:
+                continue
+            text = disconnect_text(bytes(ev["clordid"]), bytes(ev["orig_clordid"]))
+            log.warning("%s: disconnected by an operator (seq %d): %s", user.name,
+                        int(ev["seq"]), text)
+            user.conn.write(soup.END_OF_SESSION)
+            user.conn.close(f"disconnected by an operator: {text}")
 
     async def _sync_stores(self) -> None:
         loop = asyncio.get_running_loop()

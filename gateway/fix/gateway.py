@@ -1,9 +1,17 @@
-"""The FIX gateway as the server runs it: the acceptor (session layer) + the application layer."""
+"""The FIX gateway as the server runs it: the acceptor (session layer) + the application layer.
+
+It also carries out operators' DISCONNECT commands: when the engine's DISCONNECT event for one of
+its sessions is durable, that session is logged out (cancel on disconnect follows as for any
+logout).  Replayed journals deliver no events, so a restart disconnects nobody.
+"""
 from __future__ import annotations
 
 import logging
 import ssl
 
+import numpy as np
+
+from ordex.core.events import EventKind
 from ordex.core.fixdict import Validation
 from ordex.gateway.config import Config
 from ordex.gateway.fix.application import FixApplication
@@ -30,9 +38,11 @@ class FixGateway:
         self.acceptor: FixAcceptor | None = None
         self.app: FixApplication | None = None
         self.port: int | None = None
+        self._names = {s.id: s.name for s in config.reference.sessions}
 
     async def start(self, server) -> None:
         cfg = self.config
+        server.subscribe(self._on_events)
         drop = {s.name: set(s.accounts) for s in cfg.fix_sessions if s.drop_copy}
         self.app = FixApplication(server, cfg.reference, drop_copy=drop)
         self.acceptor = FixAcceptor(session_settings(cfg), cfg.fix_store_dir, self.app)
@@ -45,6 +55,22 @@ class FixGateway:
         self.port = listener.sockets[0].getsockname()[1]
         log.info("FIX acceptor listening on %s:%d (%d sessions%s)", host, self.port,
                  len(cfg.fix_sessions), ", TLS" if tls else "")
+
+    def _on_events(self, events: np.ndarray) -> None:
+        hits = np.flatnonzero(events["kind"] == EventKind.DISCONNECT)
+        if not len(hits) or self.acceptor is None:
+            return
+        from ordex.gateway.admin_actions import disconnect_text
+        for ev in events[hits]:
+            try:
+                session = self.acceptor.session(self._names.get(int(ev["session"]), ""))
+            except KeyError:
+                continue                        # not a FIX session
+            if session.logged_on:
+                text = disconnect_text(bytes(ev["clordid"]), bytes(ev["orig_clordid"]))
+                log.warning("FIX session %s: logged out by an operator (seq %d): %s",
+                            session.name, int(ev["seq"]), text)
+                session.logout(text[:200])
 
     async def stop(self) -> None:
         if self.acceptor is not None:

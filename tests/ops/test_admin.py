@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from fixclient import FixClient
-from ops_helpers import (BUY, DEMO1, DEMO2, SELL, TOKEN, Harness, ops_config, order, run_on)
-from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, Scope
+from ops_helpers import (BUY, DEMO1, DEMO2, MSFT, SELL, TOKEN, Harness, ops_config, order,
+                         run_on)
+from ordex.core.commands import (ADMIN_SESSION, COMMAND_DTYPE, CommandKind, Flag, Limit, Scope,
+                                 target)
 from ordex.core.events import EventKind
 from ordex.core.journal import read_journal
 from ordex.core.reasons import Reason
@@ -92,8 +94,9 @@ def test_actions_are_journaled_with_the_admin_actor_and_replayed(tmp_path):
                                       CommandKind.SET_STATUS]
     assert admin["clordid"].tolist() == [b"adm:alice", b"adm:alice", b"adm:bob", b"adm:bob",
                                          b"adm:admin", b"adm:admin", b"adm:admin"]
-    # the admin actor where the layout allows it; a session kill switch names its target there
-    assert admin["session"].tolist() == [ADMIN_SESSION] * 4 + [0, 0, ADMIN_SESSION]
+    # the admin is always the actor; a session kill switch names CLIENT1 (id 0) as its target
+    assert admin["session"].tolist() == [ADMIN_SESSION] * 7
+    assert admin["target_session"].tolist() == [0, 0, 0, 0, target(0), target(0), 0]
     assert admin["status"].tolist()[:2] == [1, 0] and admin["status"][-1] == 2
     assert admin["flags"][2] == Flag.ON and admin["flags"][5] == 0
     assert admin["scope"][3] == Scope.ACCOUNT and admin["account"][3] == DEMO2
@@ -122,7 +125,30 @@ def test_bad_requests_are_answered_and_change_nothing(tmp_path):
             ("GET", "/admin/halt", None, 405),
             ("POST", "/metrics", None, 405),
             ("GET", "/nothing", None, 404),
-            ("POST", "/admin/disconnect", {"session": "CLIENT1"}, 409),   # no FIX gateway here
+            ("POST", "/admin/disconnect", {"session": "NOBODY"}, 404),
+            ("POST", "/admin/disconnect", {"session": "CLIENT1", "reason": "x" * 25}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_fun", "value": "1", "instrument": "MSFT"}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "1"}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "1",
+                                          "instrument": "MSFT", "account": "DEMO1"}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": 1.5,
+                                          "instrument": "MSFT"}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "-1",
+                                          "instrument": "MSFT"}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "0.00001",
+                                          "instrument": "MSFT"}, 400),      # finer than a cent
+            ("POST", "/admin/set-limit", {"limit": "max_order_qty", "value": "1.5",
+                                          "instrument": "MSFT"}, 400),      # whole shares
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "1e30",
+                                          "instrument": "MSFT"}, 400),      # beyond 64 bits
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "five",
+                                          "instrument": "MSFT"}, 400),
+            ("POST", "/admin/set-limit", {"limit": "max_notional", "value": "5",
+                                          "instrument": "GHOST"}, 404),
+            ("POST", "/admin/set-limit", {"limit": "max_position", "value": "5",
+                                          "instrument": "MSFT", "account": "GHOST"}, 404),
+            ("POST", "/admin/set-limit", {"limit": "max_orders_per_sec", "value": "5",
+                                          "session": "GHOST"}, 404),
         ]
         for method, path, body, want in cases:
             status, answer = await h.http(method, path, body)
@@ -147,24 +173,71 @@ def test_bad_requests_are_answered_and_change_nothing(tmp_path):
     run_on("asyncio", scenario)
 
 
-def test_risk_limit_is_refused_until_the_engine_can_change_one(tmp_path):
+def test_set_limit_is_journaled_enforced_audited_and_survives_a_restart(tmp_path):
     cfg = ops_config(tmp_path)
 
-    async def scenario():
+    async def first():
         h = await Harness.start(cfg)
-        status, body = await h.http("POST", "/admin/risk-limit",
-                                    {"account": "DEMO1", "limit": "max_position", "value": "10"})
-        assert status == 501 and "SET_LIMIT" in body["error"]
-        status, _ = await h.http("POST", "/admin/risk-limit",
-                                 {"account": "DEMO1", "limit": "max_position", "value": 10.5})
-        assert status == 400                                  # floats are refused
-        assert h.server.journal.next_seq == 1
+        status, _ = await h.http("POST", "/admin/set-limit", {
+            "limit": "max_order_qty", "value": "10", "instrument": "MSFT"}, token="wrong-token-xyz")
+        assert status == 401 and h.server.journal.next_seq == 1       # unauthorised: nothing
+        assert (await h.submit(order("b0", BUY, 15000, 11)))[0]["kind"] == EventKind.NEW
+        r = await h.action("set-limit", limit="max_order_qty", value="10", instrument="MSFT",
+                           operator="erin")
+        assert (r["grid_value"], r["previous_grid_value"]) == (10, 100000)
+        assert [e["kind"] for e in r["events"]] == ["LIMIT_SET"]
+        assert (await h.submit(order("b1", BUY, 15000, 11)))[0]["reason"] == Reason.QTY_ABOVE_MAX
+        assert (await h.submit(order("b2", BUY, 15000, 10)))[0]["kind"] == EventKind.NEW
+        # a position limit per account and instrument, in shares: DEMO1 already bought 21 MSFT
+        await h.action("set-limit", limit="max_position", value="25", account="DEMO1",
+                       instrument="MSFT", operator="erin")
+        assert (await h.submit(order("b3", BUY, 15000, 5)))[0]["reason"] == Reason.POSITION_LIMIT
+        # a notional limit in the currency (USD, cents on the grid)
+        await h.action("set-limit", limit="max_notional", value="300.00", instrument="MSFT")
+        assert (await h.submit(order("b4", BUY, 15001, 2, account=DEMO2)))[0]["reason"] == \
+            Reason.NOTIONAL_ABOVE_MAX
+        # the engine refuses what it cannot apply: journaled, answered, nothing changed
+        before = h.server.engine.limits()
+        status, body = await h.http("POST", "/admin/set-limit", {
+            "limit": "collar_bps", "value": "10001", "instrument": "MSFT"})
+        assert status == 400 and "INVALID_LIMIT_VALUE" in body["error"]
+        assert h.server.engine.limits() == before
+        await h.action("set-limit", limit="max_orders_per_sec", value="2", session="CLIENT1")
+        state, limits = h.server.engine.state_hash(), h.server.engine.limits()
+        await h.stop()
+        return state, limits
+
+    async def second(state, limits):
+        h = await Harness.start(cfg)                   # recovered from the journal
+        assert h.server.engine.state_hash() == state and h.server.engine.limits() == limits
+        assert (await h.submit(order("b5", BUY, 15000, 11, account=DEMO2)))[0]["reason"] == \
+            Reason.QTY_ABOVE_MAX
         await h.stop()
 
-    run_on("asyncio", scenario)
+    state, limits = run_on("asyncio", first)
+    usd = cfg.reference.currencies["USD"].cash_increment
+    assert limits[0][MSFT][:3] == (10, int(300 / usd), 1000) and limits[1][DEMO1][MSFT] == 25
+    assert limits[2][0] == 2
+    rows = journaled(cfg)
+    sets = rows[rows["kind"] == CommandKind.SET_LIMIT]
+    assert sets["status"].tolist() == [Limit.MAX_ORDER_QTY, Limit.MAX_POSITION, Limit.MAX_NOTIONAL,
+                                       Limit.COLLAR_BPS, Limit.THROTTLE]
+    assert sets["qty"].tolist() == [10, 25, int(300 / usd), 10001, 2]
+    assert (sets["session"] == ADMIN_SESSION).all()
+    assert sets["clordid"].tolist()[:2] == [b"adm:erin", b"adm:erin"]
+    assert sets["target_session"].tolist() == [0, 0, 0, 0, target(0)]
+    run_on("asyncio", lambda: second(state, limits))
+    # audited with its actor, the limit by name and the value in the operator's units
+    from ordex.core.audit import AuditQuery, audit
+    from ordex.core.journal import read_journal as rj
+    entries = list(audit(cfg.reference, lambda: rj(cfg.journal_dir), AuditQuery(account=DEMO1)))
+    lines = [e for e in entries if e["kind"] in ("SET_LIMIT", "LIMIT_SET")]
+    assert lines[0] == {**lines[0], "actor": "admin:erin", "limit": "MAX_POSITION",
+                        "account": "DEMO1", "instrument": "MSFT", "value": "25"}
+    assert lines[1]["kind"] == "LIMIT_SET" and lines[1]["previous"] == "50000"
 
 
-def test_disconnect_logs_the_session_out_and_cancels_on_disconnect(tmp_path, caplog):
+def test_disconnect_is_journaled_then_logs_the_session_out(tmp_path, caplog):
     cfg = ops_config(tmp_path)
 
     async def scenario():
@@ -178,25 +251,46 @@ def test_disconnect_logs_the_session_out_and_cancels_on_disconnect(tmp_path, cap
         assert status == 200 and body["fix_sessions"][0]["logged_on"] is True
         result = await h.action("disconnect", session="CLIENT1", reason="end of day",
                                 operator="carol")
-        assert result["journaled"] is False
+        assert result["journaled"] is True and result["connected"] is True
+        assert [e["kind"] for e in result["events"]] == ["DISCONNECT"]
         logout = await c.expect(b"5")
         assert b"end of day (carol)" in logout.get(58)
         await c.send(b"5")
         for _ in range(200):
-            if not h.fix.acceptor.session("CLIENT1").logged_on and h.server.durable_seq >= 2:
+            if not h.fix.acceptor.session("CLIENT1").logged_on and h.server.durable_seq >= 3:
                 break
             await asyncio.sleep(0.01)
         rows = journaled(cfg)
-        assert rows["kind"].tolist() == [CommandKind.NEW_ORDER, CommandKind.MASS_CANCEL]
-        assert rows["clordid"][1] == b"cancel-on-disconnect"
-        status, body = await h.http("POST", "/admin/disconnect", {"session": "CLIENT1"})
-        assert status == 409                                   # not logged on any more
+        assert rows["kind"].tolist() == [CommandKind.NEW_ORDER, CommandKind.DISCONNECT,
+                                         CommandKind.MASS_CANCEL]
+        assert rows["session"][1] == ADMIN_SESSION and rows["target_session"][1] == target(0)
+        assert rows["clordid"][1] == b"adm:carol" and rows["orig_clordid"][1] == b"end of day"
+        assert rows["clordid"][2] == b"cancel-on-disconnect"
+        # not logged on any more: still journaled (an operator's act), nothing to log out
+        result = await h.action("disconnect", session="CLIENT1")
+        assert result["connected"] is False
+        c.close()
+        await h.stop()
+        return h.server.engine.state_hash()
+
+    state = run_on("asyncio", scenario)
+    lines = [r for r in caplog.records if getattr(r, "action", None) == "DISCONNECT"]
+    assert lines and lines[0].operator == "carol" and lines[0].actor == "admin"
+
+    async def replay():
+        # a restart replays the DISCONNECT: same state, and nobody is logged out
+        h = await Harness.start(cfg, with_fix=True)
+        assert h.server.engine.state_hash() == state
+        c = await FixClient.connect(h.fix.port, sender="CLIENT1", target="ORDEX")
+        await c.logon(reset=True)
+        await c.send(b"D", [(11, "R2"), (1, "DEMO1"), (55, "MSFT"), (54, "1"), (38, "3"),
+                            (40, "2"), (44, "140.00"), (59, "1"), (60, "20261122-10:00:00.000")])
+        assert (await c.expect(b"8")).get(11) == b"R2"
+        assert h.fix.acceptor.session("CLIENT1").logged_on
         c.close()
         await h.stop()
 
-    run_on("asyncio", scenario)
-    lines = [r for r in caplog.records if getattr(r, "action", None) == "disconnect"]
-    assert lines and lines[0].operator == "carol" and lines[0].actor == "admin"
+    run_on("asyncio", replay)
 
 
 def test_cli_talks_to_the_listener(tmp_path, capsys):
@@ -221,14 +315,17 @@ def test_cli_talks_to_the_listener(tmp_path, capsys):
         assert await call("kill-switch", "on", "--session", "CLIENT1") == 0
         assert await call("halt", "MSFT", token="not-the-token-at-all") == 1
         assert await call("halt", "NOPE") == 1
-        assert await call("risk-limit", "--account", "DEMO1", "--limit", "max_position",
-                          "--value", "5") == 1
+        assert await call("set-limit", "max_position", "5", "--account", "DEMO1",
+                          "--instrument", "MSFT") == 0
+        assert await call("set-limit", "max_fun", "5", "--instrument", "MSFT") == 1
+        assert await call("set-limit", "max_notional", "5", "--instrument", "NOPE") == 1
         assert await call("ready", token=None) == 0
         assert await call("status") == 0
         assert await call("metrics", token=None) == 0
         rows = journaled(cfg)
         assert rows["kind"].tolist()[1:] == [CommandKind.SET_STATUS, CommandKind.MASS_CANCEL,
-                                            CommandKind.KILL_SWITCH]
+                                            CommandKind.KILL_SWITCH, CommandKind.SET_LIMIT]
+        assert h.server.engine.limits()[1][DEMO1][MSFT] == 5
         assert set(rows["clordid"][1:].tolist()) == {b"adm:dave"}
         await h.stop()
         return port
@@ -236,7 +333,7 @@ def test_cli_talks_to_the_listener(tmp_path, capsys):
     port = run_on("asyncio", scenario)
     out = capsys.readouterr()
     assert '"cancelled": 1' in out.out and "ordex_commands_total" in out.out
-    assert "401" in out.err and "SET_LIMIT" in out.err
+    assert "401" in out.err and "unknown limit 'max_fun'" in out.err and "NOPE" in out.err
     p = argparse.ArgumentParser()
     admin_cli.add_arguments(p)
     assert admin_cli.run(p.parse_args(["--url", f"http://127.0.0.1:{port}", "--token", TOKEN,
