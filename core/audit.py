@@ -229,7 +229,7 @@ def limit_value(names: Names, limit: int, inst: int, value: int) -> str:
     if limit == Limit.MAX_NOTIONAL:
         return _fmt(names.cash(inst, value))
     if limit == Limit.REF_MAX_AGE:
-        return _fmt(Decimal(value).scaleb(-9)) + " s"
+        return _fmt(Decimal(value).scaleb(-9).normalize()) + " s"
     if limit == Limit.COLLAR_BPS:
         return f"{value} bps"
     return f"{value}/s" if limit == Limit.THROTTLE else str(value)

@@ -157,3 +157,59 @@ def test_cli(journal, capsys):
                str(config_file.parent / "nowhere")) == 2
     err = capsys.readouterr().err
     assert "needs --session" in err and "unknown account 'NOBODY'" in err and "no journal" in err
+
+
+def test_operators_targets_and_limits_in_audit_and_journal_inspect(tmp_path):
+    """A session kill switch and a mass cancel name their target apart from the actor (admin);
+    limit changes and disconnects show by name, in the operator's units, in audit and in
+    `ordex journal inspect`'s decoding."""
+    from ops_helpers import BUY, DEMO1, Harness, order
+    from ordex.core.audit import format_entry
+    from ordex.core.sequencer import decode_command
+    cfg = ops_config(tmp_path)
+
+    async def scenario():
+        h = await Harness.start(cfg)
+        await h.submit(order("k1", BUY, 14000, 1))
+        await h.action("kill-switch", session="CLIENT1", on=True, operator="kim")
+        await h.action("kill-switch", session="CLIENT1", on=False, operator="kim")
+        await h.action("set-limit", limit="max_position", value="7", account="DEMO1",
+                       instrument="MSFT", operator="lee")
+        await h.action("set-limit", limit="ref_max_age_s", value="1.5", instrument="AAPL",
+                       operator="lee")
+        await h.action("set-limit", limit="max_orders_per_sec", value="20", session="CLIENT1",
+                       operator="lee")
+        await h.action("disconnect", session="CLIENT1", reason="eod", operator="lee")
+        await h.stop()
+
+    run_on("asyncio", scenario)
+    entries = trail(cfg, account=DEMO1)
+    kill = [e for e in entries if e["kind"] == "KILL_SWITCH"]
+    assert kill[0]["actor"] == "admin:kim" and kill[0]["target_session"] == "CLIENT1"
+    assert [e["reason"] for e in entries if e["kind"] == "CANCELLED"] == ["KILL_SWITCH_CANCEL"]
+    limits = [e for e in entries if e["kind"] in ("SET_LIMIT", "LIMIT_SET")]
+    # only the account's own limit (max_position) belongs to an account's audit
+    assert [(e["kind"], e["limit"], e["value"]) for e in limits] == [
+        ("SET_LIMIT", "MAX_POSITION", "7"), ("LIMIT_SET", "MAX_POSITION", "7")]
+    assert limits[0]["actor"] == "admin:lee" and limits[1]["previous"] == "50000"
+    for e in entries:
+        assert format_entry(e)
+    records = {r[0]: decode_command(r[3]) for r in read_journal(cfg.journal_dir)}
+    assert records[2] == {"seq": 2, "ts_ns": records[2]["ts_ns"], "session": -1,
+                          "kind": "KILL_SWITCH", "scope": "SESSION", "flags": 8,
+                          "clordid": "adm:kim", "target_session": 0}
+    assert (records[5]["limit"], records[5]["value"]) == ("REF_MAX_AGE", 1_500_000_000)
+    assert (records[6]["limit"], records[6]["value"], records[6]["target_session"]) == \
+        ("THROTTLE", 20, 0)
+    assert (records[7]["kind"], records[7]["target_session"], records[7]["orig_clordid"]) == \
+        ("DISCONNECT", 0, "eod")
+    # the audit's rendering of what an account query does not select
+    from ordex.core.audit import Names, command_entry
+    from ordex.core.commands import COMMAND_DTYPE
+    import numpy as np
+    rows = np.frombuffer(b"".join(r[3] for r in read_journal(cfg.journal_dir)), dtype=COMMAND_DTYPE)
+    names = Names(cfg.reference)
+    assert command_entry(names, rows[4])["value"] == "1.5 s"
+    assert command_entry(names, rows[5])["value"] == "20/s"
+    assert command_entry(names, rows[5])["target_session"] == "CLIENT1"
+    assert command_entry(names, rows[6])["text"] == "eod"
