@@ -21,6 +21,7 @@ from ordex.gateway.binary.soup import Listener
 from ordex.gateway.binary.wire import WireInstruments
 
 log = logging.getLogger("ordex.binary")
+_DISCONNECT = bytes([EventKind.DISCONNECT])      # EVENT_DTYPE kind is one byte
 
 STORE_SYNC_S = 0.02
 FEED_SNDBUF = 1 << 20    # a subscriber's kernel send buffer: enough for bursts, bounded
@@ -74,7 +75,9 @@ class BinaryGateway:
                      self.market_data.port, len(self.feed.orders))
 
     def _on_events(self, events: np.ndarray) -> None:
-        hits = np.flatnonzero(events["kind"] == EventKind.DISCONNECT)
+        if _DISCONNECT not in events["kind"].tobytes():     # the cheap test (every batch)
+            return
+        hits = np.flatnonzero(events["kind"] == int(EventKind.DISCONNECT))
         if not len(hits):
             return
         from ordex.gateway.admin_actions import disconnect_text

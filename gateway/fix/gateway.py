@@ -18,6 +18,7 @@ from ordex.gateway.fix.application import FixApplication
 from ordex.gateway.fix.session import FixAcceptor, SessionSettings
 
 log = logging.getLogger("ordex.fix")
+_DISCONNECT = bytes([EventKind.DISCONNECT])      # EVENT_DTYPE kind is one byte
 
 
 def session_settings(config: Config) -> list[SessionSettings]:
@@ -57,7 +58,9 @@ class FixGateway:
                  len(cfg.fix_sessions), ", TLS" if tls else "")
 
     def _on_events(self, events: np.ndarray) -> None:
-        hits = np.flatnonzero(events["kind"] == EventKind.DISCONNECT)
+        if _DISCONNECT not in events["kind"].tobytes():     # the cheap test (every batch)
+            return
+        hits = np.flatnonzero(events["kind"] == int(EventKind.DISCONNECT))
         if not len(hits) or self.acceptor is None:
             return
         from ordex.gateway.admin_actions import disconnect_text
