@@ -6,8 +6,7 @@
   enter_order_one       one Enter Order -> a command row (struct path)
   replies_numpy         a batch of engine events -> OUCH Sequenced Data packets (numpy path)
   replies_each          a few events -> packets (struct path)
-  itch_encode_common    N book events (rest / fill / cancel) -> ITCH packets (numpy path)
-  itch_encode_each      the same events through the one-at-a-time path (replaces, icebergs)
+  itch_encode          N book events (rest / fill / cancel) -> ITCH packets (ext/itch_out)
   store_append          one batch of packets into the user's replay store (os.write, no sync)
 End-to-end figures over sockets: `ordex perf binary`.
 """
@@ -122,22 +121,12 @@ def test_replies_each(benchmark, ctx):
     assert benchmark(lambda: app._replies_each(user, few)[1]) == 4
 
 
-def test_itch_encode_common(benchmark, ctx):
+def test_itch_encode(benchmark, ctx):
     _, feed, _, _, book_events = ctx
 
     def run():
         feed.orders.clear()
         return feed.encode(book_events)[1]
-
-    assert benchmark(run) > N // 2
-
-
-def test_itch_encode_each(benchmark, ctx):
-    _, feed, _, _, book_events = ctx
-
-    def run():
-        feed.orders.clear()
-        return feed._encode_each(book_events)[1]
 
     assert benchmark(run) > N // 2
 
