@@ -6,10 +6,8 @@ must be a function of its journal (DESIGN invariant 1): replaying the journal re
 collar without the feed, and the engine never reads a feed or a clock.
 
 Per feed:
-  * the source is read on the server's loop without blocking it: files in steps of chunk_kb with
-    a yield to the loop after each; TCP streams through asyncio (ITCH bare or inside SoupBinTCP;
-    JSON lines in the shapes of feeds/recording, receive time = arrival when a line has none;
-    Binance depth snapshots come in the same stream as `URL -> TIME: {...}` lines);
+  * the source (gateway/feed_sources.py) is read on the server's loop without blocking it: files
+    in steps of chunk_kb with a yield to the loop after each; TCP streams through asyncio;
   * ReferencePrices drops stale and out-of-band data; the mark (or last / mid) of each mapped
     symbol is converted exactly to the instrument's price increments (off_tick: nearest / reject);
   * coalescing: only a price that differs from the last one sent, at most one per instrument per
@@ -28,12 +26,7 @@ Per feed:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import gzip
 import logging
-import time
-import zlib
-import zoneinfo
 from collections import Counter
 from fractions import Fraction
 
@@ -41,273 +34,12 @@ import numpy as np
 
 from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind
 from ordex.gateway.config import Config, FeedConfig
+from ordex.gateway.feed_sources import SOURCES, FeedFailure, Source
 from ordex.gateway.server import NotAccepting
 
 log = logging.getLogger("ordex.feed")
 
-ITCH_TZ = "America/New_York"
-TCP_READ = 1 << 16
-TICK_ROWS = 4096                 # CSV/Parquet rows normalised per loop step
 RETRY_NOT_ACCEPTING_S = 1.0      # a refused submit is tried again this much later
-
-
-class FeedFailure(Exception):
-    """A source cannot go on; `reason` is the short label counted in metrics."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
-
-
-# -- sources: bytes or rows in, normalised event batches to on_batch ----------------------------
-class _Source:
-    received = 0          # bytes (files, streams) or rows taken in by this attempt
-
-    def __init__(self, cfg: FeedConfig):
-        self.cfg = cfg
-
-    async def run(self, on_batch) -> None:
-        """Until the data ends (return) or cannot go on (FeedFailure)."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-def _file_failure(path, exc: BaseException, reading: bool) -> FeedFailure:
-    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
-        return FeedFailure("bad_gzip", f"{path}: gzip stream damaged: {exc}")
-    if isinstance(exc, OSError):
-        what = "read_failed" if reading else "open_failed"
-        return FeedFailure(what, f"{path}: {exc.strerror or exc}")
-    return FeedFailure("bad_file", f"{path}: {exc}")
-
-
-class _ItchSource(_Source):
-    def __init__(self, cfg: FeedConfig):
-        super().__init__(cfg)
-        from ordex.feeds.itch import ItchSource, session_midnight_ns
-        from ordex.feeds.replay import _session_date
-        date = cfg.date
-        if date is None and cfg.path is not None:
-            date = _session_date(str(cfg.path))
-        if date is None:
-            date = dt.datetime.now(zoneinfo.ZoneInfo(ITCH_TZ)).date()
-        self.src = ItchSource(session_midnight_ns(date, ITCH_TZ), soup=cfg.soup)
-        self.instrument = self.src.instrument
-        self.transport = None
-        self.rejected: bytes | None = None
-
-    def messages(self) -> dict[str, int]:
-        return self.src.counts()
-
-    def reasons(self) -> dict[str, int]:
-        return self.src.reasons()
-
-    async def run(self, on_batch) -> None:
-        if self.cfg.path is not None:
-            await self._file(on_batch)
-        else:
-            await self._tcp(on_batch)
-
-    async def _file(self, on_batch) -> None:
-        from ordex.feeds.itch import open_binary
-        path, src = self.cfg.path, self.src
-        try:
-            f = open_binary(path)
-        except OSError as e:
-            raise _file_failure(path, e, False) from None
-        with f:
-            while True:
-                try:
-                    chunk = f.read1(self.cfg.chunk_bytes)
-                except (OSError, EOFError, zlib.error) as e:
-                    raise _file_failure(path, e, True) from None
-                if not chunk:
-                    break
-                self.received += len(chunk)
-                for batch in src.feed(chunk):
-                    on_batch(batch)
-                await asyncio.sleep(0)
-        for batch in src.finish():
-            on_batch(batch)
-
-    async def _tcp(self, on_batch) -> None:
-        from ordex.feeds.itch import ItchStreamProtocol, soup_login
-        cfg, src = self.cfg, self.src
-        host, port = cfg.connect
-        login = soup_login(cfg.username, cfg.password, cfg.session) if cfg.soup else None
-
-        def control(packet: bytes) -> None:
-            if packet[:1] == b"J":
-                self.rejected = packet[1:2]
-        src.on_control = control
-
-        def sink(batch) -> None:
-            self.received += len(batch)
-            on_batch(batch)
-
-        loop = asyncio.get_running_loop()
-        try:
-            self.transport, protocol = await loop.create_connection(
-                lambda: ItchStreamProtocol(src, sink, login), host, port)
-        except OSError as e:
-            raise FeedFailure("connect_failed", f"{host}:{port}: {e.strerror or e}") from None
-        try:
-            exc = await protocol.done
-        finally:
-            self.close()
-        if self.rejected is not None:
-            raise FeedFailure("login_rejected", f"{host}:{port}: SoupBinTCP login rejected "
-                                                f"({self.rejected.decode('ascii', 'replace')})")
-        if src.ended:
-            return
-        raise FeedFailure("disconnected", f"{host}:{port}: {exc or 'closed by the peer'}")
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-class _JsonSource(_Source):
-    """Coinbase or Binance level 2: a recording (file) or the same lines over TCP."""
-
-    def __init__(self, cfg: FeedConfig):
-        super().__init__(cfg)
-        from ordex.feeds.binance import BinanceNormaliser
-        from ordex.feeds.coinbase import CoinbaseNormaliser
-        from ordex.feeds.model import Instruments
-        kind = CoinbaseNormaliser if cfg.format == "coinbase" else BinanceNormaliser
-        self.n = kind(Instruments(8, 8, cfg.scales))
-        self.writer = None
-
-    def instrument(self, id: int):
-        return self.n.instruments[id]
-
-    def messages(self) -> dict[str, int]:
-        return self.n.types
-
-    def reasons(self) -> dict[str, int]:
-        return self.n.reasons()
-
-    def _feed(self, rec, recv_ns: int) -> None:
-        if rec.url:
-            self.n.feed_line(rec.payload, rec.recv_ns or recv_ns, rec.url)
-        else:
-            self.n.feed_line(rec.payload, rec.recv_ns or recv_ns)
-
-    async def run(self, on_batch) -> None:
-        if self.cfg.path is not None:
-            await self._file(on_batch)
-        else:
-            await self._tcp(on_batch)
-
-    async def _file(self, on_batch) -> None:
-        from ordex.feeds.recording import merge_by_time, read_records
-        from ordex.feeds.replay import _binance_files
-        cfg, n = self.cfg, self.n
-        path = str(cfg.path)
-        if cfg.format == "binance":
-            notes: list[str] = []
-            path, snaps = _binance_files(path, str(cfg.snapshots) if cfg.snapshots else None, notes)
-            for note in notes:
-                log.info("feed %s: %s", cfg.name, note)
-            records = merge_by_time(read_records(path, n.counters),
-                                    *(read_records(s, n.counters) for s in snaps))
-        else:
-            records = read_records(path, n.counters)
-        step = 0
-        try:
-            for rec in records:
-                self._feed(rec, 0)
-                size = len(rec.payload)
-                self.received += size
-                step += size
-                if step >= cfg.chunk_bytes:
-                    step = 0
-                    on_batch(n.take())
-                    await asyncio.sleep(0)
-        except (OSError, EOFError, zlib.error) as e:
-            raise _file_failure(path, e, self.received > 0) from None
-        on_batch(n.take())
-
-    async def _tcp(self, on_batch) -> None:
-        from ordex.feeds.recording import parse_line
-        cfg, n = self.cfg, self.n
-        host, port = cfg.connect
-        where = f"{host}:{port}"
-        try:
-            reader, self.writer = await asyncio.open_connection(host, port)
-        except OSError as e:
-            raise FeedFailure("connect_failed", f"{where}: {e.strerror or e}") from None
-        buf = bytearray()
-        lineno = 0
-        try:
-            while True:
-                data = await reader.read(TCP_READ)
-                if not data:
-                    break
-                self.received += len(data)
-                recv_ns = time.time_ns()
-                buf += data
-                end = buf.rfind(b"\n")
-                if len(buf) - end - 1 > cfg.max_line_bytes:    # the unfinished last line
-                    raise FeedFailure("line_too_long", f"{where}: a line of more than "
-                                                       f"{cfg.max_line_bytes} bytes")
-                if end < 0:
-                    continue
-                lines = bytes(buf[:end]).split(b"\n")
-                del buf[:end + 1]
-                for line in lines:
-                    lineno += 1
-                    rec = parse_line(line, lineno, n.counters, where)
-                    if rec is not None:
-                        self._feed(rec, recv_ns)
-                on_batch(n.take())
-        except ConnectionError as e:
-            raise FeedFailure("disconnected", f"{where}: {e}") from None
-        finally:
-            self.close()
-        on_batch(n.take())
-        raise FeedFailure("disconnected", f"{where}: closed by the peer")
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-class _TickSource(_Source):
-    def __init__(self, cfg: FeedConfig):
-        super().__init__(cfg)
-        from ordex.feeds.model import Instruments
-        from ordex.feeds.ticks import TickNormaliser, TickSpec
-        spec = TickSpec(dict(cfg.columns), cfg.ts_unit, cfg.symbol)
-        self.n = TickNormaliser(spec, Instruments(8, 8, cfg.scales), name=f"feed {cfg.name}")
-
-    def instrument(self, id: int):
-        return self.n.instruments[id]
-
-    def messages(self) -> dict[str, int]:
-        return {k: v for k, v in self.n.kinds.items() if v}
-
-    def reasons(self) -> dict[str, int]:
-        return self.n.counters.as_dict()
-
-    async def run(self, on_batch) -> None:
-        from ordex.feeds.ticks import read_ticks
-        path = self.cfg.path
-        try:
-            for batch in read_ticks(path, self.n, self.cfg.format, batch_rows=TICK_ROWS):
-                self.received = self.n.rows
-                on_batch(batch)
-                await asyncio.sleep(0)
-        except (OSError, EOFError, zlib.error, ValueError) as e:
-            # pyarrow's errors for unreadable files (ArrowInvalid) are ValueErrors
-            raise _file_failure(path, e, self.received > 0) from None
-
-
-_SOURCES = {"itch": _ItchSource, "coinbase": _JsonSource, "binance": _JsonSource,
-            "csv": _TickSource, "parquet": _TickSource}
 
 
 # -- one feed -----------------------------------------------------------------------------------
@@ -329,7 +61,7 @@ class Feed:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task | None = None
         self.state = "starting"          # running, retrying, finished, stopped
-        self.source: _Source | None = None
+        self.source: Source | None = None
         self.refs = None
         self._done_messages: Counter[str] = Counter()   # of attempts that ended
         self._done_reasons: Counter[str] = Counter()
@@ -394,7 +126,7 @@ class Feed:
         in_a_row = 0
         while True:
             try:
-                self.source = _SOURCES[cfg.format](cfg)
+                self.source = SOURCES[cfg.format](cfg)
                 self.refs = ReferencePrices(stale_ns=self.stale_ns, band_bps=cfg.band_bps)
                 self.refs.bind(self.source.instrument)
                 self.state = "running"
