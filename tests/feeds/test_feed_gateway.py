@@ -421,6 +421,43 @@ on_failure = "stop"
     run_on("asyncio", scenario)
 
 
+@pytest.mark.parametrize("price, off_tick, sent, off_tick_hits", [
+    ("last", "reject", [], 1),           # 100.005 is off the 0.01 grid: counted, not sent
+    ("last", "nearest", [10001], 0),     # 100.005 to the nearest 0.01, half up
+    ("mid", "reject", [10001], 0),       # (100.00 + 100.02) / 2, on the grid
+])
+def test_price_kind_and_off_tick(tmp_path, price, off_tick, sent, off_tick_hits):
+    ticks = tmp_path / "quotes-and-trades.csv"
+    ticks.write_text("time,sym,kind,price,size,bid,bid_qty,ask,ask_qty\n"
+                     "1000,XYZ,quote,,,100.00,5,100.02,5\n"
+                     "2000,XYZ,trade,100.03,1,,,,\n"
+                     "3000,XYZ,trade,100.005,1,,,,\n")     # one batch: only the last counts
+    cfg = feed_config(tmp_path, f"""
+[[feed]]
+name = "t"
+format = "csv"
+path = {toml_str(ticks)}
+columns = {{ ts = "time", symbol = "sym", qty = "size" }}
+symbols = {{ XYZ = "MSFT" }}
+price = "{price}"
+off_tick = "{off_tick}"
+min_interval_ms = 0
+""")
+
+    async def scenario():
+        h = await start(cfg)
+        feed = h.feeds.market_feeds[0]
+        await until(lambda: feed.state == "finished" and not feed.pending, what="feed end")
+        await all_durable(h.server)
+        assert [p for _, p in journal_references(h.server)] == sent
+        m = await h.metrics()
+        assert value(m, "ordex_feed_filter_hits_total", feed="t", reason="off_tick") == \
+            off_tick_hits
+        await h.stop()
+
+    run_on("asyncio", scenario)
+
+
 def test_min_interval_coalesces_to_one_reference_per_instrument(tmp_path, itch_file):
     cfg = feed_config(tmp_path, f"""
 [[feed]]
