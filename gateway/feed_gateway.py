@@ -35,7 +35,6 @@ import numpy as np
 from ordex.core.commands import ADMIN_SESSION, COMMAND_DTYPE, CommandKind
 from ordex.gateway.config import Config, FeedConfig
 from ordex.gateway.feed_sources import SOURCES, FeedFailure, Source
-from ordex.gateway.server import NotAccepting
 
 log = logging.getLogger("ordex.feed")
 
@@ -260,10 +259,10 @@ class Feed:
             rows["price"] = [self.pending[i][0] for i in due]
             try:
                 self.server.submit(rows)
-            except NotAccepting as e:
+            except Exception as e:     # NotAccepting, or a journal refusing the batch
                 if not self._refused:
                     log.warning("feed %s: reference prices held, the server refuses commands "
-                                "(%s)", self.name, e)
+                                "(%s: %s)", self.name, type(e).__name__, e)
                 self._refused = True
                 next_at = now + max(self.interval_s, RETRY_NOT_ACCEPTING_S)
             else:

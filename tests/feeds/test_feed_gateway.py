@@ -458,6 +458,36 @@ min_interval_ms = 0
     run_on("asyncio", scenario)
 
 
+def test_references_wait_while_the_server_refuses_commands(tmp_path, itch_file, caplog):
+    cfg = feed_config(tmp_path, f"""
+[[feed]]
+name = "held"
+format = "itch"
+path = {toml_str(itch_file)}
+symbols = {{ ALC = "MSFT" }}
+min_interval_ms = 0
+""")
+    expected = expected_ticks(itch_file, "itch", {"ALC": MSFT})
+
+    async def scenario():
+        h = await start(cfg)
+        server = h.server
+        server.accepting, server.refusal = False, "test: journal unavailable"
+        feed = h.feeds.market_feeds[0]
+        await until(lambda: feed.state == "finished", what="feed end")
+        assert feed.pending[MSFT][0] == expected[MSFT] and not journal_references(server)
+        server.accepting, server.refusal = True, ""
+        await until(lambda: not feed.pending, what="the held price")
+        await all_durable(server)
+        assert journal_references(server) == [(MSFT, expected[MSFT])]
+        await h.stop()
+
+    with caplog.at_level(logging.INFO, logger="ordex.feed"):
+        run_on("asyncio", scenario)
+    held = [r.getMessage() for r in caplog.records if "reference prices held" in r.getMessage()]
+    assert len(held) == 1 and "journal unavailable" in held[0]
+
+
 def test_min_interval_coalesces_to_one_reference_per_instrument(tmp_path, itch_file):
     cfg = feed_config(tmp_path, f"""
 [[feed]]
