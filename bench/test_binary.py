@@ -8,6 +8,7 @@
   replies_each          a few events -> packets (struct path)
   itch_encode          N book events (rest / fill / cancel) -> ITCH packets (ext/itch_out)
   store_append          one batch of packets into the user's replay store (os.write, no sync)
+  soup_scan             a client counting N ITCH packets by type (ext/soup_scan, one call)
 End-to-end figures over sockets: `ordex perf binary`.
 """
 import asyncio
@@ -137,3 +138,17 @@ def test_store_append(benchmark, ctx, tmp_path):
     batch = packet * 256
     benchmark(lambda: store.append(batch, 256))
     store.close()
+
+
+def test_soup_scan(benchmark, ctx):
+    from ordex.ext.soup_scan import scan
+    _, feed, _, _, book_events = ctx
+    feed.orders.clear()
+    data, count = feed.encode(book_events)
+    counts = np.zeros(256, dtype=np.int64)
+
+    def run():
+        counts[:] = 0
+        return scan(data, counts)
+
+    assert benchmark(run) == len(data) and counts.sum() == count

@@ -5,10 +5,14 @@ in this process (ordex.gateway.client's framing; orders pre-encoded from the sch
 Workloads (one order entry connection unless stated):
   order_ack      one order outstanding: Enter Order -> Order Accepted round trip
   pipelined      --window orders outstanding, topped up as Order Accepted messages arrive
-  feed live      S subscribers (1 and 20) while the market maker requotes --quote-instruments
-                 instruments per Mass Quote as fast as its acks allow (each requote: a Delete
-                 and an Add per side on the feed)
+  feed live      market-maker load: S subscribers (1 and 20) while one market maker requotes
+                 --quote-instruments instruments per Mass Quote, at most four outstanding (each
+                 requote: a Delete and an Add per side on the feed, two engine commands per side)
+  feed live_orders  plain-order load: S subscribers while one connection pipelines the order
+                 cycle below (--window outstanding): an Add per resting order, an Executed per fill
   feed snapshot  S subscribers log in at once to a book of --snapshot-orders resting orders
+  client_parse   the benchmark's feed reader alone, on an encoded stream in 64 KiB reads: the
+                 ceiling of what the feed figures can show
 
 Orders follow `ordex perf fix`'s cycle (perf/fix_ordex.py): eight limit orders around a mid,
 four rest and four cross them, so the book stays bounded; half of the orders trade.
@@ -16,9 +20,11 @@ four rest and four cross them, so the book stays bounded; half of the orders tra
 Reported (latencies in us):
   MODE.order_ack.p50 / p99 / p999 / max        MODE: none, batch, fsync (--modes)
   MODE.pipelined.throughput                     orders/s acknowledged
-  feed.live_S.throughput / feed.snapshot_S.throughput   ITCH messages/s per subscriber (the
-                 slowest subscriber); counted exactly on subscriber 0, from bytes on the others
-                 (every subscriber receives the same bytes)
+  feed.live_S.throughput, feed.live_orders_S.throughput, feed.snapshot_S.throughput
+                 ITCH messages/s per subscriber (the slowest; every subscriber counts its own
+                 messages exactly, in C: ext/soup_scan)
+  feed.live_S.quote_sides, feed.live_orders_S.orders   the order-entry rate that drove them (/s)
+  feed.client_parse.throughput                  messages/s the reader handles alone
 The issue's targets are listed under the results; nothing is asserted.  Server and clients
 share this machine's cores: on a 2-core machine the clients' own work is part of every figure.
 """
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ordex.ext.soup_scan import scan
 from ordex.gateway import config as config_mod
 from ordex.gateway.binary import schema, soup
 from ordex.perf.fix import FixReport
@@ -88,7 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feed-seconds", type=float, default=3.0)
     parser.add_argument("--quote-instruments", type=int, default=50)
     parser.add_argument("--snapshot-orders", type=int, default=200_000)
-    parser.add_argument("--skip", default="", help="comma list: order_ack, pipelined, feed")
+    parser.add_argument("--parse-messages", type=int, default=2_000_000,
+                        help="ITCH messages the client parser reads alone (default 2000000)")
+    parser.add_argument("--skip", default="",
+                        help="comma list: order_ack, pipelined, feed, client_parse")
     parser.add_argument("--dir", type=Path, default=None,
                         help="work directory, kept afterwards (default: temporary, removed)")
 
@@ -135,49 +145,66 @@ class BinaryServer(Peer):
 # -- clients -------------------------------------------------------------------------------------
 
 class RawSoup(asyncio.Protocol):
-    """A SoupBinTCP client whose packets go to `on_packet(type, buf, start, end)` (or, when
-    `count_bytes`, only counted after the login)."""
+    """A SoupBinTCP client.  With `on_packet`, each packet goes to on_packet(type, buf, start,
+    end, now) (the round-trip test); without, Sequenced Data packets are only counted by message
+    type, in C (ext/soup_scan: one call per read), so that the reader is not what limits a
+    throughput figure (see client_parse)."""
 
-    def __init__(self, on_packet=None, count_bytes: bool = False):
+    def __init__(self, on_packet=None):
         self.on_packet = on_packet
-        self.count_bytes = count_bytes
         self.transport = None
         self.buf = b""
-        self.bytes = 0
+        self.counts = np.zeros(256, dtype=np.int64)
         self.logged_in = asyncio.get_running_loop().create_future()
         self.first_ns = self.last_ns = 0
+        self.watch: tuple[bytes, int, asyncio.Future] | None = None   # (types, target, done)
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
 
+    def messages(self, types: bytes | None = None) -> int:
+        return int(self.counts.sum() if types is None else self.counts[list(types)].sum())
+
+    def until(self, types: bytes, target: int) -> asyncio.Future:
+        """A future done (result: perf_counter_ns) once `target` messages of `types` arrived."""
+        done = asyncio.get_running_loop().create_future()
+        self.watch = (types, target, done)
+        self._check(time.perf_counter_ns())
+        return done
+
+    def _check(self, now: int) -> None:
+        types, target, done = self.watch
+        if not done.done() and self.messages(types) >= target:
+            done.set_result(now)
+
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter_ns()
-        if self.logged_in.done() and self.count_bytes:
-            self.bytes += len(data)
-            self.first_ns = self.first_ns or now
-            self.last_ns = now
-            return
         buf = self.buf + data if self.buf else data
         n, i = len(buf), 0
-        on_packet = self.on_packet
-        while n - i >= 2:
-            end = i + 2 + ((buf[i] << 8) | buf[i + 1])
-            if end > n:
-                break
-            t = buf[i + 2]
-            if t == 0x41 and not self.logged_in.done():          # Login Accepted
-                self.logged_in.set_result(None)
-                if self.count_bytes:
-                    self.bytes += n - end
-                    self.first_ns = self.first_ns or now
-                    self.last_ns = now
-                    self.buf = b""
-                    return
-            elif t == 0x4A:
-                self.logged_in.set_exception(LoadError(f"login rejected: {buf[i + 3:end]!r}"))
-            elif on_packet is not None:
-                on_packet(t, buf, i + 3, end, now)
-            i = end
+        if not self.logged_in.done() or self.on_packet is not None:
+            on_packet = self.on_packet
+            while n - i >= 2:
+                end = i + 2 + ((buf[i] << 8) | buf[i + 1])
+                if end > n:
+                    break
+                t = buf[i + 2]
+                if t == 0x41 and not self.logged_in.done():          # Login Accepted
+                    self.logged_in.set_result(None)
+                    i = end
+                    if on_packet is None:
+                        break
+                    continue
+                if t == 0x4A and not self.logged_in.done():
+                    self.logged_in.set_exception(LoadError(f"login rejected: {buf[i + 3:end]!r}"))
+                elif on_packet is not None:
+                    on_packet(t, buf, i + 3, end, now)
+                i = end
+        if self.on_packet is None and self.logged_in.done() and i < n:
+            i += scan(memoryview(buf)[i:], self.counts)
+            self.first_ns = self.first_ns or now
+            self.last_ns = now
+            if self.watch is not None:
+                self._check(now)
         self.buf = buf[i:]
 
 
@@ -209,30 +236,21 @@ def encode_orders(first_ref: int, n: int, symbol: str) -> np.ndarray:
 
 
 class Acks:
-    """Counts Order Accepted / Rejected packets (by UserRefNum) as they arrive."""
+    """Waits for the Order Accepted / Rejected of one UserRefNum (the round-trip test)."""
 
     def __init__(self):
-        self.accepted = 0
         self.rejected = 0
         self.waiting: int | None = None
         self.event = asyncio.Event()
         self.when_ns = 0
-        self.target = 0
 
     def __call__(self, t, buf, start, end, now) -> None:
         if t != 0x53:
             return
         m = buf[start]
         if m == 0x41 or m == 0x4A:             # Order Accepted / Order Rejected
-            if m == 0x41:
-                self.accepted += 1
-            else:
-                self.rejected += 1
-            ref = struct.unpack_from(">I", buf, start + 9)[0]
-            if self.waiting is not None and ref == self.waiting:
-                self.when_ns = now
-                self.event.set()
-            elif self.accepted + self.rejected >= self.target and self.target:
+            self.rejected += m == 0x4A
+            if struct.unpack_from(">I", buf, start + 9)[0] == self.waiting:
                 self.when_ns = now
                 self.event.set()
 
@@ -255,76 +273,64 @@ async def order_ack(port: int, n: int, first_ref: int) -> np.ndarray:
     return lat
 
 
+ACK_TYPES = b"AJ"          # Order Accepted, Order Rejected
+
+
 async def pipelined(port: int, n: int, window: int, first_ref: int) -> float:
-    acks = Acks()
-    c = await connect(port, "PERF1", on_packet=acks)
+    c = await connect(port, "PERF1")
     data = encode_orders(first_ref, n, "S001")
     chunk = 1000
-    acks.target = n
+    done = c.until(ACK_TYPES, n)
     t0 = time.perf_counter_ns()
     sent = 0
     while sent < n:
-        while sent - (acks.accepted + acks.rejected) >= window:
+        while sent - c.messages(ACK_TYPES) >= window:
             await asyncio.sleep(0)
         c.transport.write(data[sent:sent + chunk].tobytes())
         sent += chunk
         await asyncio.sleep(0)
-    await asyncio.wait_for(acks.event.wait(), 120)
-    elapsed = (acks.when_ns - t0) / 1e9
+    when_ns = await asyncio.wait_for(done, 120)
+    elapsed = (when_ns - t0) / 1e9
     c.transport.close()
-    if acks.rejected:
-        raise LoadError(f"pipelined: {acks.rejected} of {n} orders rejected")
+    if c.counts[ord("J")]:
+        raise LoadError(f"pipelined: {c.counts[ord('J')]} of {n} orders rejected")
     return n / elapsed
 
 
-class PacketCounter:
-    def __init__(self):
-        self.count = 0
-        self.bytes = 0
-        self.first_ns = self.last_ns = 0
-
-    def __call__(self, t, buf, start, end, now) -> None:
-        if t == 0x53:
-            self.count += 1
-            self.bytes += end - start + 2
-            self.first_ns = self.first_ns or now
-            self.last_ns = now
+async def subscribers(port: int, s: int) -> list[RawSoup]:
+    return [await connect(port, "FEED") for _ in range(s)]
 
 
-async def subscribers(port: int, s: int) -> tuple[PacketCounter, list[RawSoup]]:
-    exact = PacketCounter()
-    first = await connect(port, "FEED", on_packet=exact)
-    rest = [await connect(port, "FEED", count_bytes=True) for _ in range(s - 1)]
-    return exact, [first] + rest
+def mark(subs: list[RawSoup]) -> None:
+    """Start counting from here (snapshots and earlier runs left out)."""
+    for p in subs:
+        p.base = p.messages()
+        p.first_ns = 0
 
 
-def per_subscriber_rate(exact: PacketCounter, subs: list[RawSoup], base_bytes: int = 0,
-                        base_count: int = 0) -> float:
-    """Messages/s of the slowest subscriber (exactly counted on the first, from bytes on the
-    others using the first's mean packet size)."""
-    count = exact.count - base_count
-    size = (exact.bytes - base_bytes) / max(count, 1)
-    rates = [count / max((exact.last_ns - exact.first_ns) / 1e9, 1e-9)]
-    for p in subs[1:]:
-        rates.append((p.bytes / size) / max((p.last_ns - p.first_ns) / 1e9, 1e-9))
-    return min(rates)
+def per_subscriber_rate(subs: list[RawSoup]) -> float:
+    """Messages/s of the slowest subscriber, each counted exactly from its first read after
+    mark() to its last."""
+    return min((p.messages() - getattr(p, "base", 0)) / max((p.last_ns - p.first_ns) / 1e9, 1e-9)
+               for p in subs)
+
+
+QUOTE_ACK = b"q"
 
 
 async def feed_live(oe_port: int, feed_port: int, s: int, seconds: float, instruments: int,
-                    first_ref: int) -> tuple[float, int]:
-    exact, subs = await subscribers(feed_port, s)
+                    first_ref: int) -> tuple[float, float, int]:
+    """Market-maker load: Mass Quotes replacing both sides of `instruments` instruments, at most
+    four outstanding.  Returns (ITCH messages/s per subscriber, quoted sides/s, next ref)."""
+    subs = await subscribers(feed_port, s)
     await asyncio.sleep(0.3)                              # snapshots out of the way
-    for p in subs[1:]:
-        p.bytes = 0
-        p.first_ns = 0
-    base = (exact.bytes, exact.count)
-    exact.first_ns = 0
-    acks = QuoteAcks()
-    mm = await connect(oe_port, "PERF1", on_packet=acks)
+    mark(subs)
+    mm = await connect(oe_port, "PERF1")
     quote = schema.layout("ouch", "client", "MassQuote")
     entry = schema.layout("group", "client", "QuoteEntry")
     ref = first_ref
     qid = 0
+    t0 = time.perf_counter_ns()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         qid += 1
@@ -338,32 +344,83 @@ async def feed_live(oe_port: int, feed_port: int, s: int, seconds: float, instru
             ref += 2
         msg = b"".join(parts)
         mm.transport.write(struct.pack(">H", len(msg) + 1) + b"U" + msg)
-        while qid - acks.count > 4:
+        while qid - mm.messages(QUOTE_ACK) > 4:
             await asyncio.sleep(0)
         await asyncio.sleep(0)
-    while acks.count < qid:
-        await asyncio.sleep(0.001)
+    end_ns = await asyncio.wait_for(mm.until(QUOTE_ACK, qid), 60)
+    sides = 2 * instruments * qid / ((end_ns - t0) / 1e9)
     await asyncio.sleep(0.3)
-    rate = per_subscriber_rate(exact, subs, *base)
+    rate = per_subscriber_rate(subs)
     for p in subs + [mm]:
         p.transport.close()
-    return rate, ref
+    return rate, sides, ref
 
 
-class QuoteAcks:
-    def __init__(self):
-        self.count = 0
+async def feed_live_orders(oe_port: int, feed_port: int, s: int, seconds: float, window: int,
+                           first_ref: int) -> tuple[float, float, int]:
+    """Plain-order load: pipelined Enter Orders of the perf cycle (half rest, half trade), --window
+    outstanding.  Returns (ITCH messages/s per subscriber, orders/s, next ref)."""
+    subs = await subscribers(feed_port, s)
+    await asyncio.sleep(0.3)
+    mark(subs)
+    c = await connect(oe_port, "PERF2")
+    block, chunk = 160_000, 1000
+    ref, sent = first_ref, 0
+    t0 = time.perf_counter_ns()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        data = encode_orders(ref, block, "S002")
+        ref += block
+        for at in range(0, block, chunk):
+            while sent - c.messages(ACK_TYPES) >= window:
+                await asyncio.sleep(0)
+            c.transport.write(data[at:at + chunk].tobytes())
+            sent += chunk
+            await asyncio.sleep(0)
+            if time.monotonic() >= deadline:
+                break
+    end_ns = await asyncio.wait_for(c.until(ACK_TYPES, sent), 120)
+    orders = sent / ((end_ns - t0) / 1e9)
+    await asyncio.sleep(0.3)
+    rate = per_subscriber_rate(subs)
+    for p in subs + [c]:
+        p.transport.close()
+    return rate, orders, ref
 
-    def __call__(self, t, buf, start, end, now) -> None:
-        if t == 0x53 and buf[start] == 0x71:
-            self.count += 1
+
+async def client_parse(messages: int) -> float:
+    """The benchmark's own feed reader alone: RawSoup.data_received over a recorded-like ITCH
+    stream (rests, fills, cancels from ext/itch_out) in 64 KiB reads; messages/s."""
+    from ordex.ext.book import EVENT_DTYPE as BOOK_EVENT_DTYPE
+    from ordex.ext.itch_out import ItchEncoder
+    enc = ItchEncoder({n: schema.framed_dtype("itch", "server", n) for n in (
+        "AddOrder", "OrderExecuted", "OrderCancel", "OrderDelete", "OrderReplace", "Trade")},
+        np.array([100]), [b"S000"], 1 << 48)
+    k = np.arange(messages // 2)
+    ev = np.zeros(2 * len(k), dtype=BOOK_EVENT_DTYPE)
+    ev["order_id"][0::2] = k + 1                         # rest, then fill or cancel it
+    ev["kind"][0::2] = 1
+    ev["side"], ev["price"], ev["qty"] = 1, 100, 5
+    ev["other_id"][1::2] = k + 1
+    ev["kind"][1::2] = np.where(k % 2, 2, 3)
+    ev["order_id"][1::2] = np.where(k % 2, 0, k + 1)
+    data, count = enc.encode(ev, 1)
+    reader = RawSoup()
+    reader.logged_in.set_result(None)
+    view = memoryview(data)
+    t0 = time.perf_counter_ns()
+    for at in range(0, len(data), 65536):
+        reader.data_received(bytes(view[at:at + 65536]))
+    elapsed = (time.perf_counter_ns() - t0) / 1e9
+    if reader.messages() != count:
+        raise LoadError(f"client_parse: counted {reader.messages()} of {count} messages")
+    return count / elapsed
 
 
 async def feed_snapshot(oe_port: int, feed_port: int, s: int, orders: int, first_ref: int,
                         build: bool) -> float:
     if build:
-        acks = Acks()
-        mm = await connect(oe_port, "PERF1", on_packet=acks)
+        mm = await connect(oe_port, "PERF1")
         dt = schema.framed_dtype("ouch", "client", "EnterOrder")
         r = np.zeros(orders, dtype=dt)
         r["soup_len"], r["soup_type"], r["type"] = dt.itemsize - 2, b"U", b"O"
@@ -375,22 +432,26 @@ async def feed_snapshot(oe_port: int, feed_port: int, s: int, orders: int, first
         r["Price"] = np.where(k % 2, MID + (1 + k % 500) * TICK, MID - (1 + k % 500) * TICK)
         r["TimeInForce"], r["Display"], r["Capacity"] = b"0", b"Y", b"P"
         r["InterMarketSweepEligibility"], r["CrossType"], r["ClOrdID"] = b"N", b"N", b" " * 14
-        acks.target = orders
+        done = mm.until(ACK_TYPES, orders)
         raw = r.tobytes()
         step = 1000 * dt.itemsize
         for at in range(0, len(raw), step):
             mm.transport.write(raw[at:at + step])
             await asyncio.sleep(0)
-        await asyncio.wait_for(acks.event.wait(), 120)
+        await asyncio.wait_for(done, 120)
         mm.transport.close()
         await asyncio.sleep(0.5)
-    exact, subs = await subscribers(feed_port, s)
-    expected = orders + 3
+    subs = await subscribers(feed_port, s)
+    # the snapshot holds the `orders` and whatever else rests: wait until every subscriber has
+    # the orders and nothing more arrives
+    seen = -1
     for _ in range(6000):
-        if exact.count >= expected and all(p.bytes >= exact.bytes - 64 for p in subs[1:]):
+        now = sum(p.messages() for p in subs)
+        if now == seen and all(p.messages() >= orders for p in subs):
             break
-        await asyncio.sleep(0.005)
-    rate = per_subscriber_rate(exact, subs)
+        seen = now
+        await asyncio.sleep(0.05)
+    rate = per_subscriber_rate(subs)
     for p in subs:
         p.transport.close()
     return rate
@@ -406,6 +467,7 @@ def run(args: argparse.Namespace) -> Report:
         "modes": modes, "round_trips": args.round_trips, "orders": args.orders,
         "window": args.window, "feed_mode": args.feed_mode, "feed_seconds": args.feed_seconds,
         "quote_instruments": args.quote_instruments, "snapshot_orders": args.snapshot_orders,
+        "parse_messages": args.parse_messages,
         "batch_interval_ms": args.batch_interval_ms,
         "clients": "uvloop asyncio in the benchmark process; server: ordex serve (own process)"})
     work = args.dir or Path(tempfile.mkdtemp(prefix="ordex-perf-binary-"))
@@ -425,15 +487,25 @@ def run(args: argparse.Namespace) -> Report:
         if "feed" not in skip:
             with BinaryServer(work / "feed", args.feed_mode, instruments,
                               args.batch_interval_ms) as srv:
-                ref = 1
+                ref = ref2 = 1
                 for s in SUBSCRIBERS:
-                    rate, ref = uvloop.run(feed_live(srv.port, srv.feed_port, s, args.feed_seconds,
-                                                     args.quote_instruments, ref))
+                    rate, sides, ref = uvloop.run(feed_live(
+                        srv.port, srv.feed_port, s, args.feed_seconds, args.quote_instruments,
+                        ref))
                     report.add(f"feed.live_{s}.throughput", "/s", rate)
+                    report.add(f"feed.live_{s}.quote_sides", "/s", sides)
+                for s in SUBSCRIBERS:
+                    rate, orders, ref2 = uvloop.run(feed_live_orders(
+                        srv.port, srv.feed_port, s, args.feed_seconds, args.window, ref2))
+                    report.add(f"feed.live_orders_{s}.throughput", "/s", rate)
+                    report.add(f"feed.live_orders_{s}.orders", "/s", orders)
                 for k, s in enumerate(SUBSCRIBERS):
                     rate = uvloop.run(feed_snapshot(srv.port, srv.feed_port, s,
                                                     args.snapshot_orders, 50_000_000, k == 0))
                     report.add(f"feed.snapshot_{s}.throughput", "/s", rate)
+        if "client_parse" not in skip:
+            report.add("feed.client_parse.throughput", "/s",
+                       uvloop.run(client_parse(args.parse_messages)))
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -113,3 +113,17 @@ def test_a_layout_the_writers_cannot_honour_is_refused():
         ItchEncoder(layouts, np.array([1]), [b"A"], 1)
     with pytest.raises(TypeError, match="EVENT_DTYPE"):
         encoder().encode(np.zeros(2, dtype=np.int64), TS)
+
+
+def test_soup_scan_counts_sequenced_messages_and_stops_at_a_partial_packet():
+    from ordex.ext.soup_scan import scan
+    enc = encoder()
+    data, count = enc.encode(events(*[dict(order_id=i, price=5, qty=1, instrument=0,
+                                           kind=K.RESTED, side=1) for i in range(1, 6)]), TS)
+    stream = b"\x00\x01H" + data + b"\x00\x01H" + data[:10]      # heartbeats, a partial tail
+    counts = np.zeros(256, dtype=np.int64)
+    end = scan(stream, counts)
+    assert end == 3 + len(data) + 3
+    assert counts[ord("A")] == count == 5 and counts.sum() == 5
+    with pytest.raises(ValueError, match="256"):
+        scan(stream, np.zeros(8, dtype=np.int64))
