@@ -28,6 +28,7 @@ from ordex.core.reasons import Reason, text as reason_text
 from ordex.core import sequencer
 
 ADMIN_MARK = b"adm:"
+FEED_MARK = b"feed:"
 Records = Iterable[tuple[int, int, int, bytes]]
 
 
@@ -117,11 +118,14 @@ class Names:
         session as actor (their target session, if any, in target_session).  Journals from
         before target_session put a session kill switch's target in `session`; KILL_SWITCH is only
         ever sent by the admin listener, so a marked one is the admin's whatever `session` says.
-        Unmarked commands of the admin session come from the server itself (the scheduler's
-        trading hours and GTD timer): "system"."""
+        Reference prices from a `[[feed]]` carry `feed:<name>` (gateway/feed_gateway.py): that
+        feed.  Other unmarked commands of the admin session come from the server itself (the
+        scheduler's trading hours and GTD timer): "system"."""
         marked = clordid.startswith(ADMIN_MARK)
         op = clordid[len(ADMIN_MARK):].decode(errors="replace") if marked else ""
         if session == ADMIN_SESSION or (marked and kind == CommandKind.KILL_SWITCH):
+            if not marked and clordid.startswith(FEED_MARK):
+                return clordid.rstrip(b"\0").decode(errors="replace")
             return f"admin:{op}" if marked else "system"
         name = self.session(session)
         return f"{name} (marked adm:{op})" if marked else name

@@ -213,3 +213,16 @@ def test_operators_targets_and_limits_in_audit_and_journal_inspect(tmp_path):
     assert command_entry(names, rows[5])["value"] == "20/s"
     assert command_entry(names, rows[5])["target_session"] == "CLIENT1"
     assert command_entry(names, rows[6])["text"] == "eod"
+
+
+def test_actor_names_the_server_the_operator_or_the_feed(journal):
+    from ordex.core.audit import Names
+    from ordex.core.commands import ADMIN_SESSION, CommandKind
+    cfg, _, _ = journal
+    names = Names(cfg.reference)
+    ref = CommandKind.REFERENCE_PRICE
+    assert names.actor(ADMIN_SESSION, ref, b"feed:nasdaq\0\0\0") == "feed:nasdaq"
+    assert names.actor(ADMIN_SESSION, ref, b"adm:olivia") == "admin:olivia"
+    assert names.actor(ADMIN_SESSION, CommandKind.TIMER, b"") == "system"
+    # a client cannot pass for a feed: its session is its actor whatever its clordid says
+    assert names.actor(0, CommandKind.NEW_ORDER, b"feed:x") == "CLIENT1"
