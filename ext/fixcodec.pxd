@@ -247,4 +247,5 @@ cdef class FixEncoder:
     cdef int add_raw_c(self, int32_t tag, const uint8_t* value, Py_ssize_t n) except -1
     cdef int add_timestamp_c(self, int32_t tag, int64_t ts_ns, int digits) except -1
     cdef Py_ssize_t finish_c(self) except -1
+    cdef int add_field_c(self, const uint8_t* field, Py_ssize_t n) except -1   # a whole "tag=value\x01" written before by this encoder
     cdef int add_value_c(self, int kind, int32_t tag, int32_t arg, object value) except -1

@@ -1506,6 +1506,14 @@ cdef class FixEncoder:
         self.pos += 1
         return 0
 
+    cdef int add_field_c(self, const uint8_t* field, Py_ssize_t n) except -1:
+        """Append a field this encoder wrote before (bytes [pos0, pos1) of an earlier message),
+        e.g. a SendingTime shared by a batch of messages: no re-formatting."""
+        self.grow(n)
+        memcpy(self.buf + self.pos, field, n)
+        self.pos += n
+        return 0
+
     cdef Py_ssize_t finish_c(self) except -1:
         cdef Py_ssize_t body_len, nd, start, plen
         cdef uint8_t digits[12]

@@ -15,6 +15,8 @@ cdef class SessionOut:
     cdef int64_t first_seq             # MsgSeqNum of the batch's first message
     cdef int64_t next_seq
     cdef int64_t now_ns                # SendingTime of the batch
+    cdef uint8_t sending_time[48]      # "52=<now_ns>\x01" once written (len 0: not yet)
+    cdef Py_ssize_t sending_time_len
     cdef uint8_t* frames               # the messages as sent, back to back
     cdef Py_ssize_t frames_len, frames_cap
     cdef uint8_t* records              # the same as message store records (u32 length, u64 seq)
@@ -39,6 +41,12 @@ cdef class ReportWriter:
     cdef uint8_t tifs[256]             # Tif -> TimeInForce(59), 0: left out
     cdef list texts                    # per reason code: Text(58) bytes, None: unknown code
     cdef list ord_rej                  # per reason code: OrdRejReason(103)
+    cdef int64_t transact_ns           # TransactTime(60) last written: reports of one command
+    cdef int transact_digits           # share it
+    cdef uint8_t transact[48]
+    cdef Py_ssize_t transact_len
 
     cdef int add(self, SessionOut out, const uint8_t* ev, int kind, list touched) except -1
     cdef int report(self, SessionOut out, const uint8_t* ev, int kind) except -1
+    cdef int timestamp(self, FixEncoder enc, int32_t tag, int64_t ts_ns, int digits,
+                       uint8_t* cache, Py_ssize_t* cache_len) except -1

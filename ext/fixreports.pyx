@@ -108,6 +108,7 @@ cdef class SessionOut:
         """Begin collecting: the next MsgSeqNum and the SendingTime come from the session."""
         self.first_seq = self.next_seq = self.session.store.next_sender
         self.now_ns = self.session._clock()
+        self.sending_time_len = 0
         self.frames_len = self.records_len = self.count = 0
         self.open = 1
         touched.append(self)
@@ -202,6 +203,7 @@ cdef class ReportWriter:
         char_table(self.tifs, tifs)
         self.texts = list(texts)
         self.ord_rej = list(ord_rej)
+        self.transact_len = 0
 
     def write(self, cnp.ndarray events not None, list outs not None, list drops not None,
               other not None, bint track):
@@ -265,7 +267,7 @@ cdef class ReportWriter:
         cdef bytes b
         enc.begin_c(<const uint8_t*>b"8", 1)
         enc.add_int_c(34, out.next_seq)
-        enc.add_timestamp_c(52, out.now_ns, 3)
+        self.timestamp(enc, 52, out.now_ns, 3, out.sending_time, &out.sending_time_len)
         v = i64(ev, E_ORDER_ID)
         if v:
             enc.add_int_c(37, v)
@@ -337,5 +339,22 @@ cdef class ReportWriter:
             enc.add_raw_c(58, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
         elif kind == EV_REJECTED:
             enc.add_int_c(103, <object>PyList_GET_ITEM(self.ord_rej, 0))
-        enc.add_timestamp_c(60, i64(ev, E_TS), 3 if fix42 else 6)
+        v = i64(ev, E_TS)
+        if v != self.transact_ns or self.transact_digits != (3 if fix42 else 6):
+            self.transact_len = 0
+            self.transact_ns = v
+            self.transact_digits = 3 if fix42 else 6
+        self.timestamp(enc, 60, v, self.transact_digits, self.transact, &self.transact_len)
+        return 0
+
+    cdef int timestamp(self, FixEncoder enc, int32_t tag, int64_t ts_ns, int digits,
+                       uint8_t* cache, Py_ssize_t* cache_len) except -1:
+        """A UTCTimestamp field, formatted once and copied while the same time repeats."""
+        cdef Py_ssize_t p0 = enc.pos
+        if cache_len[0]:
+            return enc.add_field_c(cache, cache_len[0])
+        enc.add_timestamp_c(tag, ts_ns, digits)
+        if enc.pos - p0 <= 48:
+            memcpy(cache, enc.buf + p0, enc.pos - p0)
+            cache_len[0] = enc.pos - p0
         return 0

@@ -2,8 +2,9 @@
 MarketDataIncrementalRefresh(X), or MarketDataRequestReject(Y).
 
 Market data may only show what is durable (DESIGN invariant 2), and the engine's book can be ahead
-of the journal, so this module keeps its own aggregated view of the book, built only from the
-server's durable book events (`Server.subscribe_book`).  Snapshots and incremental updates both come
+of the journal, so this module keeps its own aggregated view of the book (ordex.ext.bookview,
+compiled: every order passes through it), built only from the server's durable book events
+(`Server.subscribe_book`).  Snapshots and incremental updates both come
 from that view, so a subscriber's snapshot plus its increments always add up.
 
 Supported: SubscriptionRequestType 0 (snapshot), 1 (snapshot + updates), 2 (unsubscribe);
@@ -13,87 +14,15 @@ top-N snapshots); entry types 0 bid, 1 offer, 2 trade.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 
 import numpy as np
 
-from ordex.ext.book import EventKind as B
+from ordex.ext.bookview import BookView
 
 log = logging.getLogger("ordex.fix.md")
 
 BID, OFFER, TRADE = b"0", b"1", b"2"
 NEW, CHANGE, DELETE = b"0", b"1", b"2"
-# book EVENT_DTYPE positions in .tolist() rows
-(ORDER_ID, OTHER_ID, PRICE, QTY, LEAVES, OTHER_LEAVES, INSTRUMENT, KIND, SIDE, REASON) = range(10)
-
-
-class BookView:
-    """Price levels per instrument and side, from durable book events only."""
-
-    def __init__(self, n_instruments: int):
-        self.levels = [({}, {}) for _ in range(n_instruments)]   # price -> [qty, count]
-        self.orders: dict[int, list] = {}    # order id -> [instrument, side, price, shown, hidden]
-
-    def _shown(self, inst, side, price, delta, count_delta=0):
-        book = self.levels[inst][side - 1]
-        lvl = book.setdefault(price, [0, 0])
-        lvl[0] += delta
-        lvl[1] += count_delta
-        if lvl[1] == 0:
-            del book[price]
-
-    def apply(self, events: np.ndarray):
-        """Apply book events; returns ({instrument: {(side, price)}} changed, [(inst, px, qty)] trades)."""
-        changed: dict[int, set] = defaultdict(set)
-        trades = []
-        orders = self.orders
-        for ev in events.tolist():
-            kind = ev[KIND]
-            if kind == B.RESTED:
-                inst, side, price = ev[INSTRUMENT], ev[SIDE], ev[PRICE]
-                orders[ev[ORDER_ID]] = [inst, side, price, ev[QTY], ev[LEAVES] - ev[QTY]]
-                self._shown(inst, side, price, ev[QTY], 1)
-                changed[inst].add((side, price))
-            elif kind == B.FILL:
-                o = orders.get(ev[OTHER_ID])
-                trades.append((ev[INSTRUMENT], ev[PRICE], ev[QTY]))
-                if o is None:
-                    continue
-                inst, side, price = o[0], o[1], o[2]
-                o[3] -= ev[QTY]
-                if ev[OTHER_LEAVES] == 0:
-                    del orders[ev[OTHER_ID]]
-                    self._shown(inst, side, price, -ev[QTY], -1)
-                else:
-                    self._shown(inst, side, price, -ev[QTY])
-                changed[inst].add((side, price))
-            elif kind in (B.CANCELLED, B.REPLACED):
-                o = orders.pop(ev[ORDER_ID], None)
-                if o is not None:
-                    self._shown(o[0], o[1], o[2], -o[3], -1)
-                    changed[o[0]].add((o[1], o[2]))
-            elif kind == B.REDUCED:
-                o = orders.get(ev[ORDER_ID])
-                if o is not None:
-                    from_hidden = min(ev[QTY], o[4])
-                    o[4] -= from_hidden
-                    o[3] -= ev[QTY] - from_hidden
-                    self._shown(o[0], o[1], o[2], -(ev[QTY] - from_hidden))
-                    changed[o[0]].add((o[1], o[2]))
-            elif kind == B.REPLENISHED:
-                o = orders.get(ev[ORDER_ID])
-                if o is not None:
-                    o[3], o[4] = ev[QTY], ev[LEAVES] - ev[QTY]
-                    self._shown(o[0], o[1], o[2], ev[QTY])
-                    changed[o[0]].add((o[1], o[2]))
-        return changed, trades
-
-    def depth(self, inst: int, side: int, n: int = 0):
-        book = self.levels[inst][side - 1]
-        prices = sorted(book, reverse=(side == 1))
-        if n:
-            prices = prices[:n]
-        return [(p, book[p][0], book[p][1]) for p in prices]
 
 
 class MarketData:
@@ -151,7 +80,7 @@ class MarketData:
                                       (268, str(len(entries) // 4).encode())] + entries)
 
     def on_book_events(self, events: np.ndarray) -> None:
-        changed, trades = self.view.apply(events)
+        changed, trades = self.view.apply(events, bool(self.subs))
         if not self.subs:
             return
         for (sid, req_id), (session, insts, depth, types) in list(self.subs.items()):
@@ -183,7 +112,7 @@ class MarketData:
             etype = BID if side == 1 else OFFER
             if etype not in types:
                 continue
-            lvl = self.view.levels[inst][side - 1].get(price)
+            lvl = self.view.level(inst, side, price)
             action = DELETE if lvl is None else CHANGE
             out += [(279, action), (269, etype), (55, self.app.symbols[inst]),
                     (270, pg.text(price))]
