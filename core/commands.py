@@ -6,9 +6,11 @@ Unused fields are zero.  ClOrdIDs are at most CLORDID_LEN bytes (ASCII), NUL pad
 
 Actor and target.  `session` is always who sent the command (ADMIN_SESSION for operators and the
 server itself).  A command about another session names it in `target_session` as session id + 1
-(`target()`); 0 there means "no target": KILL_SWITCH / MASS_CANCEL with scope SESSION then act on
-`session` itself, as every record journaled before the field existed does (the field sits in
-what was the struct's tail padding, which the sequencer journals as zeros).
+(`target()`); 0 there means "no target".  The field sits in what was the struct's tail padding,
+which the sequencer now journals as zeros, and the engine reads it from the admin session's
+commands only: a trading session's KILL_SWITCH / MASS_CANCEL with scope SESSION acts on that
+session itself, as every record journaled before the field existed does (some, built from
+tuples before the sequencer zeroed padding, hold garbage there).
 """
 from __future__ import annotations
 

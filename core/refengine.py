@@ -45,6 +45,8 @@ R14 KILL_SWITCH reads Flag.ON (8) as "on" (commands.py's comment says bit 0).
 R15 SET_LIMIT checks actor, then selector, then target, then value; the limits it changes are
     this engine's own copies (`_limits`, `_max_position`, a session's rate), which every check
     reads instead of the reference data.
+R16 target_session is read from the admin session's commands only (trading sessions' records
+    journaled before the sequencer zeroed padding may hold garbage there).
 """
 from __future__ import annotations
 
@@ -982,12 +984,11 @@ class ReferenceEngine:
             return
         if c.scope == Scope.SESSION:
             t = self._target(c)
-            if c.target_session and not self._trading_session(t):
+            if s == ADMIN_SESSION and c.target_session and not self._trading_session(t):
                 return
-            allowed = self._trading_session(t) and s in (ADMIN_SESSION, t)
 
             def in_scope(o: _Order) -> bool:
-                return allowed and o.session == t and c.instrument in (-1, o.instrument)
+                return o.session == t and c.instrument in (-1, o.instrument)
         elif c.scope == Scope.ACCOUNT:
             if not 0 <= c.account < len(self._accounts):
                 return
@@ -1030,8 +1031,7 @@ class ReferenceEngine:
         if c.scope == Scope.ACCOUNT and 0 <= c.account < len(self._accounts):
             self._accounts[c.account].kill = on
             mine = [o for o in self._orders.values() if o.account == c.account]
-        elif c.scope == Scope.SESSION and self._trading_session(self._target(c)) and (
-                not c.target_session or c.session in (ADMIN_SESSION, self._target(c))):
+        elif c.scope == Scope.SESSION and self._trading_session(self._target(c)):
             t = self._target(c)
             self._sessions[t].kill = on
             mine = [o for o in self._orders.values() if o.session == t]
@@ -1042,8 +1042,11 @@ class ReferenceEngine:
 
     @staticmethod
     def _target(c: SimpleNamespace) -> int:
-        """The session a SESSION-scope command is about: target_session - 1, or (0) the actor."""
-        return c.target_session - 1 if c.target_session else c.session
+        """R16: the session a SESSION-scope command is about: the admin's target_session - 1;
+        any other actor's (and an admin command without a target) is the actor itself."""
+        if c.session == ADMIN_SESSION and c.target_session:
+            return c.target_session - 1
+        return c.session
 
     def _admin_reject(self, c: SimpleNamespace, reason: int) -> None:
         self._event(EventKind.ADMIN_REJECTED, session=c.session, account=c.account,

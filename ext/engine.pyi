@@ -104,10 +104,12 @@ REPLACE: target must be live; new qty must exceed cum_qty (QTY_NOT_ABOVE_FILLED)
     any failure: CANCEL_REJECTED, order unchanged.  Success: REPLACED event (new clordid, new terms,
     leaves = qty - cum_qty), hold adjusted; a live order goes through book.replace (same price and
     smaller leaves keeps priority), whose fills follow.  Pending orders just take the new terms.
-Actor and target: `session` is the actor.  SESSION-scope MASS_CANCEL and KILL_SWITCH act on the
-    target session target_session - 1, or on the actor itself when target_session is 0 (every
-    record from before the field; commands.py).  A target other than the actor is honoured only
-    from the admin session -1.
+Actor and target: `session` is the actor.  SESSION-scope MASS_CANCEL and KILL_SWITCH from the
+    admin session -1 act on the target session target_session - 1 (a target that is not a
+    session: nothing, no event), or, with target_session 0, as before the field existed (no
+    session: kill switch nothing, mass cancel 0).  Any other actor's act on the actor itself and
+    target_session is not read (records journaled before the sequencer zeroed padding may hold
+    garbage there).
 MASS_CANCEL: live and pending orders in scope (SESSION: entered by the target session; ACCOUNT;
     INSTRUMENT; ALL; with instrument >= 0 also restricting the SESSION/ACCOUNT scopes), restricted
     to what the actor may trade (admin: all), cancelled in order-id order with reason MASS_CANCEL;

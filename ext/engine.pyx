@@ -1163,9 +1163,13 @@ cdef class Engine:
         return count
 
     cdef int64_t target_of(self, ECommand* c) noexcept:
-        """The session a SESSION-scope command is about: target_session - 1, or without one
-        (0, every record from before the field) the actor itself."""
-        return <int64_t>c.target_session - 1 if c.target_session != 0 else c.session
+        """The session a SESSION-scope command is about: the admin's target_session - 1; any
+        other actor (and an admin command without a target) is about the actor itself.  Only the
+        admin's is read: journals from before the sequencer zeroed padding may hold garbage
+        there in trading sessions' records, and the admin listener always built zeroed rows."""
+        if c.session == ADMIN and c.target_session != 0:
+            return <int64_t>c.target_session - 1
+        return c.session
 
     cdef int mass_cancel(self, ECommand* c) except -1:
         cdef int count = 0
@@ -1178,9 +1182,9 @@ cdef class Engine:
             return 0
         if c.scope == SC_SESSION:
             t = self.target_of(c)
-            if c.target_session != 0 and not 0 <= t < self.n_sess:
+            if s == ADMIN and c.target_session != 0 and not 0 <= t < self.n_sess:
                 return 0
-            if 0 <= t < self.n_sess and (s == ADMIN or s == t):
+            if 0 <= t < self.n_sess:
                 count = self.sweep(0, <int32_t>t, c.instrument, EV_CANCELLED, LC_CANCEL, R_MASS_CANCEL)
         elif c.scope == SC_ACCOUNT:
             if 0 <= c.account < self.n_acct and (s == ADMIN or self.sess_acct_ok[s * self.n_acct + c.account]):
@@ -1211,8 +1215,7 @@ cdef class Engine:
                 self.sweep(1, c.account, -1, EV_CANCELLED, LC_CANCEL, R_KILL_SWITCH_CANCEL)
         elif c.scope == SC_SESSION:
             t = self.target_of(c)
-            if not 0 <= t < self.n_sess or (c.target_session != 0 and c.session != ADMIN
-                                            and c.session != t):
+            if not 0 <= t < self.n_sess:
                 return 0
             self.sess[t].kill = on
             if on:

@@ -167,15 +167,17 @@ def test_admin_mass_cancel_names_its_target_and_reports_to_itself(eng):
     done = events[-1]
     assert (done.kind, done.qty, done.session) == (K.MASS_CANCEL_DONE, 1, ADMIN_SESSION)
     assert eng.engine.order(mine) is not None
-    # a trading session may not name another session as its target: nothing, reported as 0
+    # a trading session's target_session is not read: its session mass cancel is its own
     other = accepted(eng.buy(1, 100, session=S1, account=BOB, ts_ns=3 * SECOND))
     events = eng.send(CommandKind.MASS_CANCEL, session=S0, scope=Scope.SESSION,
                       target_session=target(S1), instrument=-1)
-    assert [(e.kind, e.qty, e.session) for e in events] == [(K.MASS_CANCEL_DONE, 0, S0)]
+    assert [e.order_id for e in events[:-1]] == [mine] and events[-1].session == S0
     assert eng.engine.order(other) is not None
-    # without a target (every record from before the field) the actor is the target
-    events = eng.send(CommandKind.MASS_CANCEL, session=S0, scope=Scope.SESSION, instrument=-1)
-    assert [e.order_id for e in events[:-1]] == [mine]
+    # an admin command without a target (as before the field) names no session: 0 cancelled
+    events = eng.send(CommandKind.MASS_CANCEL, session=ADMIN_SESSION, scope=Scope.SESSION,
+                      instrument=-1)
+    assert [(e.kind, e.qty) for e in events] == [(K.MASS_CANCEL_DONE, 0)]
+    assert eng.engine.order(other) is not None
     # an unknown target: nothing at all
     assert eng.send(CommandKind.MASS_CANCEL, session=ADMIN_SESSION, scope=Scope.SESSION,
                     target_session=target(6), instrument=-1) == []
@@ -188,10 +190,9 @@ def test_admin_session_kill_switch_names_its_target(eng):
     assert briefs(events) == [("CANCELLED", oid, 4, 0, 0, 0, R.KILL_SWITCH_CANCEL)]
     assert eng.engine.state()[7][S1][0] is True and eng.engine.state()[7][S0][0] is False
     rejected(eng.buy(1, 100, session=S1, account=BOB, ts_ns=3 * SECOND), R.SESSION_KILL_SWITCH)
-    # S0 may not switch S1 off
-    assert eng.send(CommandKind.KILL_SWITCH, session=S0, scope=Scope.SESSION,
-                    target_session=target(S1)) == []
-    assert eng.engine.state()[7][S1][0] is True
+    # S0 cannot switch S1 off: its target_session is not read, the switch is its own
+    eng.send(CommandKind.KILL_SWITCH, session=S0, scope=Scope.SESSION, target_session=target(S1))
+    assert eng.engine.state()[7][S1][0] is True and eng.engine.state()[7][S0][0] is False
     eng.send(CommandKind.KILL_SWITCH, session=ADMIN_SESSION, scope=Scope.SESSION,
              target_session=target(S1))
     assert eng.engine.state()[7][S1][0] is False
