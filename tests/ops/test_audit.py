@@ -205,7 +205,7 @@ def test_operators_targets_and_limits_in_audit_and_journal_inspect(tmp_path):
         ("DISCONNECT", 0, "eod")
     # the audit's rendering of what an account query does not select
     from ordex.core.audit import Names, command_entry
-    from ordex.core.commands import COMMAND_DTYPE
+    from ordex.core.commands import COMMAND_DTYPE, CommandKind, Scope, command
     import numpy as np
     rows = np.frombuffer(b"".join(r[3] for r in read_journal(cfg.journal_dir)), dtype=COMMAND_DTYPE)
     names = Names(cfg.reference)
@@ -213,6 +213,11 @@ def test_operators_targets_and_limits_in_audit_and_journal_inspect(tmp_path):
     assert command_entry(names, rows[5])["value"] == "20/s"
     assert command_entry(names, rows[5])["target_session"] == "CLIENT1"
     assert command_entry(names, rows[6])["text"] == "eod"
+    # a journal from before target_session: the admin's session kill switch named its target in
+    # `session`; its clordid mark still makes it the admin's
+    legacy = command(CommandKind.KILL_SWITCH, session=0, scope=Scope.SESSION, clordid="adm:kim", flags=8)[0]
+    entry = command_entry(names, legacy)
+    assert (entry["actor"], entry["target_session"], entry["on"]) == ("admin:kim", "CLIENT1", True)
 
 
 def test_actor_names_the_server_the_operator_or_the_feed(journal):
