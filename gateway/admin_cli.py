@@ -61,13 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dc.add_argument("--reason", help="at most 24 ASCII characters, journaled")
     from ordex.gateway.admin_actions import LIMITS
     sl = sub.add_parser("set-limit", help="change a risk limit (journaled, replayed)",
-                        description="Limits and their targets: " + "; ".join(
-                            f"{n} ({' + '.join(s.target)}, {s.unit})" for n, s in LIMITS.items()))
+                        description="Limits, their targets and units: " + "; ".join(
+                            f"{n} ({' + '.join(s.target)}; {UNITS[s.unit]})"
+                            for n, s in LIMITS.items()) + ".  0 means no limit (a collar of 0: "
+                            "none; a reference age of 0: market orders need a reference of "
+                            "this very instant).")
     sl.add_argument("limit", help=", ".join(LIMITS))
     sl.add_argument("value", help="a decimal string in the limit's unit (0 = no limit)")
     sl.add_argument("--account")
     sl.add_argument("--instrument", metavar="SYMBOL")
     sl.add_argument("--session")
+
+
+UNITS = {"qty": "quantity in the instrument's units, e.g. shares", "cash": "money in the "
+         "instrument's currency", "bps": "basis points of the reference price, at most 10000",
+         "seconds": "seconds", "per_second": "orders per second"}
 
 
 def _body(args: argparse.Namespace) -> dict:
