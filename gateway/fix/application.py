@@ -7,8 +7,15 @@ Out: ExecutionReport(8) for every order event, OrderCancelReject(9), OrderMassCa
      sent only once the commands behind them are durable (the server releases events then).
 
 Prices and quantities are parsed straight from the FIX decimal string to the instrument's integer
-grid (`get_fixed`); a value finer than the instrument's increment is rejected, never rounded.
-A drop-copy session receives every ExecutionReport of the accounts it is configured for.
+grid; a value finer than the instrument's increment is rejected, never rounded.  A drop-copy
+session receives every ExecutionReport of the accounts it is configured for.
+
+The per-order work is compiled and done a batch at a time: the session hands runs of in-sequence
+order entry messages to on_messages, which OrderTranslator (ext/fixorders) turns into command rows
+in one call (refusals come back for the answers below); a durable batch of engine events becomes
+every session's ExecutionReports in one ReportWriter.write (ext/fixreports), each session taking
+its share as one store append and one socket write.  What is left here in Python is per batch, or
+for the rare messages (rejects at the gateway, cancel rejects, mass cancel reports).
 """
 from __future__ import annotations
 

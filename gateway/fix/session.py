@@ -26,6 +26,11 @@ puts MsgSeqNum and SendingTime in front of the values:
     seq = session.send_template(ER, ("O1", msg.get_bytes(11), "E1", "0", "0", "AAPL", "1",
                                      10000, 10000, 0, 0, ts_ns))      # None leaves a field out
 
+Messages built in bulk elsewhere with the session's own FixEncoder (session._enc) go out with
+session.send_batch(first_seq, count, frames, records, offsets): the next `count` MsgSeqNums, one
+store append, one write.  ordex.ext.fixreports does this for the ExecutionReports of a batch of
+engine events.
+
 For messages with repeating groups or a variable shape, use the session's FixEncoder:
 
     enc = session.begin(b"W")               # header written; nothing else may be sent until commit
@@ -41,6 +46,9 @@ field that raises FieldError may simply let it propagate: the session answers it
 carrying e.reason and e.tag); session.business_reject(msg, reason, text, ref_id) sends a
 BusinessMessageReject(j).  Any other exception from on_message is logged and answered with a
 BusinessMessageReject "internal error".
+
+Receiving: an application with on_messages(session, msgs, start, stop) and batch_msg_types
+gets runs of plain in-sequence messages of those types in one call (session_inbound.py).
 
 Messages sent while the session is logged off are stored and take their MsgSeqNum; the client
 gets them by ResendRequest after its next logon (unless that logon resets the sequence numbers).

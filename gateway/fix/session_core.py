@@ -125,14 +125,16 @@ class FixSession(SessionInbound):
         """Send `count` application messages numbered first_seq.. (the next MsgSeqNums), built
         elsewhere with this session's encoder (ordex.ext.fixreports): `frames` back to back as
         sent, `records` the same as message store records, `offsets` (int64) where each record
-        starts in `records`.  One store append, one write."""
+        starts in `records`.  One store append, one write, at once (unless the session is
+        processing what it received: then with its answers)."""
         store = self.store
         if first_seq != store.next_sender:
             raise ValueError(f"FIX {self.name}: batch starts at MsgSeqNum {first_seq}, "
                              f"next is {store.next_sender}")
         store.next_sender = first_seq + count
         store.append_records(first_seq, records, offsets)
-        self._write(frames)
+        # A batch is already coalesced: written now, it saves the ack a loop iteration.
+        self._write(frames, now=True)
 
     def begin(self, msg_type: bytes) -> FixEncoder:
         """Start an application message: returns the session's FixEncoder with the header
@@ -207,16 +209,19 @@ class FixSession(SessionInbound):
     # ------------------------------------------------------------------------------------------
     # Output plumbing
 
-    def _write(self, frame: bytes) -> None:
+    def _write(self, frame: bytes, now: bool = False) -> None:
+        """Queue frame for the socket: sent at the end of the received batch being processed,
+        else at once when `now` (a whole batch of messages), else later in this loop iteration
+        (single messages coalesce)."""
         if self._conn is not None:
             self._out += frame
-            if self._batch or self._flush_scheduled:
+            if self._batch or (self._flush_scheduled and not now):
                 return
         elif self.closed:
             raise SessionClosed(f"FIX session {self.name!r} is closed")
-        elif self._flush_scheduled:
+        elif self._flush_scheduled and not now:
             return
-        if self._loop is None:
+        if self._loop is None or now:
             self._flush()
         else:
             self._flush_scheduled = True
