@@ -681,13 +681,17 @@ class OuchGateway(Replies):
 
     def _user_events(self, user: User, ev) -> None:
         """One user's events: a few as tuples (EVENT_DTYPE order), more as an array."""
+        watched = (user.cfg.protection_fills or user.cfg.protection_qty) and not user.tripped
+        fills = None
         if isinstance(ev, list):
             packets, count, follow_ups = self._replies_each(user, ev)
-            fills = [(r[_TS], r[_LAST_QTY]) for r in ev if r[_KIND] == EventKind.TRADE]
+            if watched:
+                fills = [(r[_TS], r[_LAST_QTY]) for r in ev if r[_KIND] == EventKind.TRADE]
         else:
             packets, count, follow_ups = self._replies_numpy(user, ev)
-            trades = np.flatnonzero(ev["kind"] == EventKind.TRADE)
-            fills = list(zip(ev["ts_ns"][trades].tolist(), ev["last_qty"][trades].tolist()))
+            if watched:     # the fills only matter to a protection that is armed
+                trades = np.flatnonzero(ev["kind"] == EventKind.TRADE)
+                fills = list(zip(ev["ts_ns"][trades].tolist(), ev["last_qty"][trades].tolist()))
         tripped = self._protection(user, fills) if fills else None
         if tripped is not None:
             packets += tripped

@@ -1,6 +1,7 @@
 """OUCH 5.0 codec tables for the order-entry gateway, derived from the schema: the encoders of
-each dialect (`_Codecs`: numpy records for batches, struct packers for single messages), the
-translation tables between engine codes and OUCH codes, and the ClOrdID <-> UserRefNum mapping.
+each dialect (`_Codecs`: the C writer of reply batches, ext/ouch_out, and struct packers for
+single messages), the translation tables between engine codes and OUCH codes, and the ClOrdID <->
+UserRefNum mapping.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 from ordex.core.commands import Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import TERMINAL as _TERMINAL_STATES
+from ordex.ext.ouch_out import (ACCEPTED, CANCEL_REJECT, CANCELED, EXECUTED, REJECTED, REPLACED,
+                                OuchReplies)
 from ordex.core.reasons import Reason
 from ordex.gateway.binary import schema
 from ordex.gateway.binary.wire import MAX_U32, WireInstruments
@@ -60,11 +63,8 @@ TIF_IN[ord("0")] = Tif.DAY
 TIF_IN[ord("3")] = Tif.IOC
 DISPLAY_OK = np.zeros(256, dtype=bool)
 DISPLAY_OK[[ord("Y"), ord("A")]] = True
-SIDE_OUT = np.array([b" ", b"B", b"S"], dtype="S1")
 SIDE_BYTES = (b" ", b"B", b"S")
 TIF_BYTES = {int(Tif.IOC): b"3"}
-TIF_OUT = np.full(8, b"0", dtype="S1")
-TIF_OUT[Tif.IOC] = b"3"
 TERMINAL = np.zeros(16, dtype=bool)                 # by state, for numpy masks
 TERMINAL[[int(x) for x in _TERMINAL_STATES]] = True
 
@@ -118,18 +118,9 @@ def clordid(ref: int, quote: bool) -> bytes:
     return b"%010d%s" % (ref, b"Q" if quote else b"")
 
 
-M_ACCEPTED, M_REPLACED, M_CANCELED, M_EXECUTED, M_REJECTED, M_CANCEL_REJECT = range(1, 7)
-
-
-class _Columns:
-    """ev[idx] without copying whole event records: only the columns asked for."""
-    __slots__ = ("ev", "idx")
-
-    def __init__(self, ev: np.ndarray, idx: np.ndarray):
-        self.ev, self.idx = ev, idx
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.ev[name][self.idx]
+# the reply an event gets: codes of the C writer
+M_ACCEPTED, M_REPLACED, M_CANCELED, M_EXECUTED, M_REJECTED, M_CANCEL_REJECT = (
+    ACCEPTED, REPLACED, CANCELED, EXECUTED, REJECTED, CANCEL_REJECT)
 
 
 def _framed(lay: schema.Layout):
@@ -157,10 +148,12 @@ class _Codecs:
             (M_ACCEPTED, "OrderAccepted"), (M_REPLACED, "OrderReplaced"),
             (M_CANCELED, "OrderCanceled"), (M_EXECUTED, "OrderExecuted"),
             (M_REJECTED, "OrderRejected"), (M_CANCEL_REJECT, "CancelReject"))}
-        self.framed = {m: schema.framed_dtype("ouch", "server", lo.message.name, dialect)
-                       for m, lo in self.out.items()}
         self.symbols = wire.symbols(self.enter.dtype["Symbol"].itemsize)
         self.pstep = wire.pstep
+        self.replies = OuchReplies(
+            {m: schema.framed_dtype("ouch", "server", lo.message.name, dialect)
+             for m, lo in self.out.items()}, wire.pstep, self.symbols, REJECT_LUT, CANCEL_LUT,
+            TERMINAL)
         self._sys = _framed(lay("server", "SystemEvent"))
         self._rej = _framed(self.out[M_REJECTED])
         self._cxr = _framed(self.out[M_CANCEL_REJECT])
@@ -241,84 +234,8 @@ class _Codecs:
 
     def encode(self, gw, ev: np.ndarray, msg: np.ndarray, refs: np.ndarray,
                echo: np.ndarray) -> tuple[bytes, np.ndarray, int]:
-        """Sequenced Data packets for the events with a reply, in event order; with the byte
-        offset where each event's reply (if any) ends, for splicing other messages in."""
-        present = np.unique(msg)
-        present = present[present != 0]
-        if not len(present):
-            return b"", np.zeros(len(msg), dtype=np.int64), 0
-        ts = gw.clock.since_midnight_array(ev["ts_ns"])
-        parts = {}
-        sizes = np.zeros(len(msg), dtype=np.int64)
-        for m in present.tolist():
-            idx = np.flatnonzero(msg == m)
-            recs = self._records(m, _Columns(ev, idx), refs[idx], echo[idx], ts[idx])
-            parts[m] = (idx, recs)
-            sizes[idx] = recs.dtype.itemsize
-        ends = np.cumsum(sizes)
-        if len(parts) == 1:
-            (idx, recs), = parts.values()
-            return recs.tobytes(), ends, len(idx)
-        # each reply left-aligned in a row as wide as the widest, then the used bytes of every
-        # row in row order: the replies concatenated in event order
-        widest = int(sizes.max())
-        grid = np.zeros((len(msg), widest), dtype=np.uint8)
-        count = 0
-        for idx, recs in parts.values():
-            width = recs.dtype.itemsize
-            grid[idx, :width] = recs.view(np.uint8).reshape(-1, width)
-            count += len(idx)
-        used = np.arange(widest) < sizes[:, None]
-        return grid[used].tobytes(), ends, count
-
-    def _records(self, m: int, ev, refs, echo, ts) -> np.ndarray:
-        dt = self.framed[m]
-        r = np.zeros(len(refs), dtype=dt)
-        r["soup_len"] = dt.itemsize - 2
-        r["soup_type"] = b"S"
-        r["type"] = self.out[m].message.type
-        r["Timestamp"] = ts
-        instr = ev["instrument"]
-        step = self.pstep[instr]
-        if m in (M_ACCEPTED, M_REPLACED):
-            r["UserRefNum"] = refs
-            if m == M_REPLACED:
-                r["OrigUserRefNum"] = userrefs(ev["orig_clordid"])
-            r["Side"] = SIDE_OUT[ev["side"]]
-            r["Quantity"] = np.minimum(ev["qty"], MAX_U32)
-            r["Symbol"] = self.symbols[instr]
-            r["Price"] = ev["price"] * step
-            r["TimeInForce"] = TIF_OUT[ev["tif"] & 7]
-            r["Display"] = echo["display"]
-            r["OrderReferenceNumber"] = ev["order_id"]
-            r["Capacity"] = echo["capacity"]
-            r["InterMarketSweepEligibility"] = echo["ise"]
-            r["CrossType"] = echo["cross"]
-            r["OrderState"] = np.where(TERMINAL[ev["state"]], b"D", b"L")
-            r["ClOrdID"] = echo["clordid"]
-        elif m == M_CANCELED:
-            r["UserRefNum"] = refs
-            if "OrigUserRefNum" in dt.names:
-                r["OrigUserRefNum"] = refs
-            kind = ev["kind"]
-            dec = ev["qty"] - ev["cum_qty"]
-            dec = np.where(kind == EventKind.RESTATED, ev["last_qty"], dec)
-            dec = np.where(kind == EventKind.REPLACED, echo["old_qty"] - ev["qty"], dec)
-            r["Quantity"] = np.clip(dec, 0, MAX_U32)
-            reason = CANCEL_LUT[np.minimum(ev["reason"], 1023)]
-            reason = np.where(kind == EventKind.REPLACED, ord("U"), reason)
-            r["Reason"] = reason.astype(np.uint8).view("S1")
-        elif m == M_EXECUTED:
-            r["UserRefNum"] = refs
-            r["Quantity"] = np.minimum(ev["last_qty"], MAX_U32)
-            r["Price"] = ev["last_px"] * step
-            maker = ev["liquidity"] == Liquidity.MAKER
-            r["LiquidityFlag"] = np.where(maker, b"A", b"R")
-            r["MatchNumber"] = ev["exec_id"] - maker
-        elif m == M_REJECTED:
-            r["UserRefNum"] = refs
-            r["Reason"] = REJECT_LUT[np.minimum(ev["reason"], 1023)]
-            r["ClOrdID"] = echo["clordid"]
-        elif m == M_CANCEL_REJECT:
-            r["UserRefNum"] = refs
-        return r
+        """Sequenced Data packets for the events with a reply, in event order (in C:
+        ext/ouch_out); with the byte offset where each event's reply (if any) ends, for
+        splicing other messages in."""
+        return self.replies.encode(ev, msg, refs, echo,
+                                   gw.clock.since_midnight_array(ev["ts_ns"]))

@@ -1,7 +1,8 @@
 """Replies of the OUCH gateway: a batch of one user's engine events -> Sequenced Data packets,
-two ways that must agree byte for byte (tests/binary/test_ouch_encoders.py): with numpy for a
-batch, with struct one event at a time for a few (cheaper there), keeping the user's order state
-(live terms, quote sides) up to date as orders end."""
+two ways that must agree byte for byte (tests/binary/test_ouch_encoders.py): for a batch, numpy
+picks each event's reply and ext/ouch_out writes the packets in C; a few go one at a time with
+struct (cheaper there); both keep the user's order state (live terms, quote sides) up to date as
+orders end."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,0 +1,33 @@
+"""OUCH 5.0 replies in C (gateway/binary/ouch_replies.py decides which reply each engine event
+gets and keeps the user's order state; this writes the packets).
+
+OuchReplies(layouts, pstep, symbols, reject_lut, cancel_lut, terminal)
+    layouts: reply code (ACCEPTED .. CANCEL_REJECT below) -> schema.framed_dtype of
+    that reply in the user's dialect: the offsets come from the schema, and a field the writers
+    do not know or of another width is refused (ValueError).  pstep[i]: wire price units per
+    tick of instrument i; symbols: S<width> per instrument; reject_lut / cancel_lut: engine
+    Reason (0..1023) -> OUCH reject code / cancel reason byte; terminal[state]: the order ended.
+
+encode(events, msg, refs, echo, ts) -> (bytes, ends, count)
+    events: EVENT_DTYPE; msg[j]: the reply of event j (0: none); refs[j]: its UserRefNum;
+    echo[j]: ouch_codec.ECHO_DTYPE (what the client sent); ts[j]: ns since midnight.  The
+    replies in event order as Sequenced Data packets; ends[j] is the offset where event j's reply
+    ends (for splicing other messages in); count the number of replies.
+      Accepted / Replaced  the order's terms (price * pstep), echo fields, state L or D
+                           (Replaced: OrigUserRefNum from the orig ClOrdID's first 10 digits)
+      Canceled             quantity taken off: qty - cum_qty; RESTATED last_qty; a reduction
+                           (REPLACED) echo.old_qty - qty with reason U; else cancel_lut[reason]
+      Executed             last_qty at last_px * pstep, A (maker) / R, match = exec_id - maker
+      Rejected             reject_lut[reason], echo ClOrdID;  Cancel Reject  UserRefNum only
+    Quantities are clipped to 2^32 - 1.
+"""
+import numpy as np
+
+# reply codes (the msg values)
+ACCEPTED: int; REPLACED: int; CANCELED: int; EXECUTED: int; REJECTED: int; CANCEL_REJECT: int
+
+class OuchReplies:
+    def __init__(self, layouts: dict[int, np.dtype], pstep: np.ndarray, symbols: np.ndarray,
+                 reject_lut: np.ndarray, cancel_lut: np.ndarray, terminal: np.ndarray) -> None: ...
+    def encode(self, events: np.ndarray, msg: np.ndarray, refs: np.ndarray, echo: np.ndarray,
+               ts: np.ndarray) -> tuple[bytes, np.ndarray, int]: ...

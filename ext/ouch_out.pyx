@@ -1,0 +1,275 @@
+"""OUCH 5.0 replies in C: a batch of one user's engine events -> Sequenced Data packets (see
+ouch_out.pyi)."""
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
+from libc.string cimport memcpy, memset
+
+from ordex.ext.engine cimport CLORDID_LEN, EEvent
+
+import numpy as np
+
+from ordex.core.events import EVENT_DTYPE, EventKind, Liquidity
+
+assert EVENT_DTYPE.itemsize == sizeof(EEvent), "EVENT_DTYPE must mirror struct EEvent"
+
+# the reply each event gets (codes of ouch_codec: M_ACCEPTED ... M_CANCEL_REJECT)
+cdef enum:
+    M_ACCEPTED = 1
+    M_REPLACED = 2
+    M_CANCELED = 3
+    M_EXECUTED = 4
+    M_REJECTED = 5
+    M_CANCEL_REJECT = 6
+    N_MSG = 7
+
+# for Python (ouch_codec names the replies with these)
+ACCEPTED, REPLACED, CANCELED, EXECUTED, REJECTED, CANCEL_REJECT = (
+    M_ACCEPTED, M_REPLACED, M_CANCELED, M_EXECUTED, M_REJECTED, M_CANCEL_REJECT)
+
+cdef uint8_t K_RESTATED = EventKind.RESTATED
+cdef uint8_t K_REPLACED = EventKind.REPLACED
+cdef uint8_t MAKER = Liquidity.MAKER
+cdef int64_t MAX_U32 = 0xFFFFFFFF
+cdef const char* SIDES = b" BS"
+
+
+ctypedef packed struct Echo:          # ouch_codec.ECHO_DTYPE: what the client sent, echoed back
+    char src
+    char clordid[14]
+    char capacity
+    char ise
+    char cross
+    char display
+    int64_t old_qty
+
+
+ctypedef struct Layout:              # offsets inside the framed message; -1: not in the dialect
+    int size
+    char type
+    int ts, ref, orig, side, qty, symbol, symbol_w, price, tif, display, oref, capacity, ise
+    int cross, state, clordid, reason, reason_w, liquidity, match
+
+
+# schema field -> (Layout member, numpy type the writer emits)
+_FIELDS = {
+    "Timestamp": ("ts", ">u8"), "UserRefNum": ("ref", ">u4"), "OrigUserRefNum": ("orig", ">u4"),
+    "Side": ("side", "|S1"), "Quantity": ("qty", ">u4"), "Symbol": ("symbol", None),
+    "Price": ("price", ">i8"), "TimeInForce": ("tif", "|S1"), "Display": ("display", "|S1"),
+    "OrderReferenceNumber": ("oref", ">u8"), "Capacity": ("capacity", "|S1"),
+    "InterMarketSweepEligibility": ("ise", "|S1"), "CrossType": ("cross", "|S1"),
+    "OrderState": ("state", "|S1"), "ClOrdID": ("clordid", "|S14"), "Reason": ("reason", None),
+    "LiquidityFlag": ("liquidity", "|S1"), "MatchNumber": ("match", ">u8"),
+    "AppendageLength": (None, ">u2"),
+}
+
+
+cdef int layout_of(Layout* m, object dt, bytes mtype) except -1:
+    memset(m, 0xFF, sizeof(Layout))
+    m.size = dt.itemsize
+    m.type = (<char*>mtype)[0]
+    if dt.fields["soup_len"][1] != 0 or dt.fields["type"][1] != 3:
+        raise ValueError(f"OUCH {mtype!r}: framing is not length(2), 'S', type")
+    for name in dt.names[3:]:
+        if name not in _FIELDS:
+            raise ValueError(f"OUCH {mtype!r}: no writer for field {name}")
+        member, want = _FIELDS[name]
+        sub, off = dt.fields[name][:2]
+        if name == "Symbol":
+            if sub.kind != "S":
+                raise ValueError(f"OUCH {mtype!r}: Symbol is {sub.str}")
+            m.symbol_w = sub.itemsize
+        elif name == "Reason":
+            if sub.str not in ("|S1", ">u2"):
+                raise ValueError(f"OUCH {mtype!r}: Reason is {sub.str}")
+            m.reason_w = sub.itemsize
+        elif sub.str != want:
+            raise ValueError(f"OUCH {mtype!r}: field {name} is {sub.str}, the writer emits {want}")
+        if member is not None:
+            setattr_layout(m, member, off)
+    return 0
+
+
+cdef void setattr_layout(Layout* m, str member, int off) noexcept:
+    if member == "ts": m.ts = off
+    elif member == "ref": m.ref = off
+    elif member == "orig": m.orig = off
+    elif member == "side": m.side = off
+    elif member == "qty": m.qty = off
+    elif member == "symbol": m.symbol = off
+    elif member == "price": m.price = off
+    elif member == "tif": m.tif = off
+    elif member == "display": m.display = off
+    elif member == "oref": m.oref = off
+    elif member == "capacity": m.capacity = off
+    elif member == "ise": m.ise = off
+    elif member == "cross": m.cross = off
+    elif member == "state": m.state = off
+    elif member == "clordid": m.clordid = off
+    elif member == "reason": m.reason = off
+    elif member == "liquidity": m.liquidity = off
+    elif member == "match": m.match = off
+
+
+cdef inline void be(char* p, uint64_t v, int width) noexcept:
+    cdef int k
+    for k in range(width - 1, -1, -1):
+        p[k] = <char>v
+        v >>= 8
+
+
+cdef inline int64_t clip32(int64_t v) noexcept:
+    return MAX_U32 if v > MAX_U32 else (0 if v < 0 else v)
+
+
+cdef inline int64_t userref(const char* clordid) noexcept:
+    """The UserRefNum in an engine ClOrdID's first 10 digits, -1 when they are not digits."""
+    cdef int64_t v = 0
+    cdef int k
+    for k in range(10):
+        if clordid[k] < 48 or clordid[k] > 57:
+            return -1
+        v = v * 10 + (clordid[k] - 48)
+    return v
+
+
+cdef class OuchReplies:
+    cdef Layout lay[N_MSG]
+    cdef int64_t* pstep
+    cdef char* symbols
+    cdef int symbol_w, n_instruments
+    cdef uint16_t reject[1024]
+    cdef char cancel[1024]
+    cdef bint terminal[256]
+    cdef char* out
+    cdef Py_ssize_t out_cap
+
+    def __cinit__(self, dict layouts, object pstep, object symbols, object reject_lut,
+                  object cancel_lut, object terminal):
+        cdef int k
+        for code, mtype in ((M_ACCEPTED, b"A"), (M_REPLACED, b"U"), (M_CANCELED, b"C"),
+                            (M_EXECUTED, b"E"), (M_REJECTED, b"J"), (M_CANCEL_REJECT, b"I")):
+            layout_of(&self.lay[code], layouts[code], mtype)
+        steps = np.ascontiguousarray(pstep, dtype=np.int64)
+        syms = np.ascontiguousarray(symbols)
+        self.n_instruments = len(steps)
+        self.symbol_w = syms.dtype.itemsize
+        if len(syms) != self.n_instruments or syms.dtype.kind != "S":
+            raise ValueError("symbols: one S<width> entry per instrument")
+        self.pstep = <int64_t*>PyMem_Malloc(max(self.n_instruments, 1) * sizeof(int64_t))
+        self.symbols = <char*>PyMem_Malloc(max(self.n_instruments, 1) * self.symbol_w)
+        if self.pstep == NULL or self.symbols == NULL:
+            raise MemoryError()
+        raw = syms.tobytes()
+        memcpy(self.symbols, <char*>raw, len(raw))
+        for k in range(self.n_instruments):
+            self.pstep[k] = steps[k]
+        rej = np.asarray(reject_lut, dtype=np.int64)
+        cxl = np.asarray(cancel_lut, dtype=np.int64)
+        term = np.asarray(terminal, dtype=bool)
+        for k in range(1024):
+            self.reject[k] = rej[k]
+            self.cancel[k] = <char>cxl[k]
+        for k in range(256):
+            self.terminal[k] = k < len(term) and term[k]
+        self.out = NULL
+        self.out_cap = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.pstep)
+        PyMem_Free(self.symbols)
+        PyMem_Free(self.out)
+
+    def encode(self, events, msg, refs, echo, ts) -> tuple:
+        """(bytes, ends, count): the reply of each event with msg[j] != 0, in event order; ends[j]
+        is where event j's reply (if any) ends in the bytes."""
+        if events.dtype != EVENT_DTYPE:
+            raise TypeError(f"events must have EVENT_DTYPE, not {events.dtype}")
+        if echo.dtype.itemsize != sizeof(Echo):
+            raise TypeError("echo records must be ouch_codec.ECHO_DTYPE")
+        ev_a = np.ascontiguousarray(events)
+        echo_a = np.ascontiguousarray(echo)
+        cdef Py_ssize_t n = len(ev_a), j
+        cdef const uint8_t[::1] code = np.ascontiguousarray(msg, dtype=np.uint8)
+        cdef const int64_t[::1] ref = np.ascontiguousarray(refs, dtype=np.int64)
+        cdef const int64_t[::1] t = np.ascontiguousarray(ts, dtype=np.int64)
+        if code.shape[0] != n or ref.shape[0] != n or t.shape[0] != n or len(echo_a) != n:
+            raise ValueError("events, msg, refs, echo and ts must have one entry per event")
+        ends = np.zeros(n, dtype=np.int64)
+        if n == 0:
+            return b"", ends, 0
+        cdef int64_t[::1] end = ends
+        cdef const uint8_t[::1] ev_raw = ev_a.view(np.uint8).reshape(-1)
+        cdef const uint8_t[::1] echo_raw = echo_a.view(np.uint8).reshape(-1)
+        cdef const EEvent* e = <const EEvent*>&ev_raw[0]
+        cdef const Echo* ec = <const Echo*>&echo_raw[0]
+        cdef Py_ssize_t widest = 0
+        for j in range(1, N_MSG):
+            widest = max(widest, self.lay[j].size)
+        cdef Py_ssize_t need = n * widest
+        cdef char* buf
+        if need > self.out_cap:
+            buf = <char*>PyMem_Realloc(self.out, need)
+            if buf == NULL:
+                raise MemoryError()
+            self.out, self.out_cap = buf, need
+        cdef char* p = self.out
+        cdef Layout* m
+        cdef int64_t count = 0, step, q, inst
+        cdef bint maker
+        for j in range(n):
+            if code[j] == 0 or code[j] >= N_MSG:
+                end[j] = p - self.out
+                continue
+            m = &self.lay[code[j]]
+            memset(p, 0, m.size)
+            be(p, m.size - 2, 2)
+            p[2] = 0x53                          # S: Sequenced Data
+            p[3] = m.type
+            be(p + m.ts, <uint64_t>t[j], 8)
+            be(p + m.ref, <uint64_t>ref[j], 4)
+            inst = e[j].instrument
+            step = self.pstep[inst] if 0 <= inst < self.n_instruments else 0
+            if code[j] == M_ACCEPTED or code[j] == M_REPLACED:
+                if m.orig >= 0:
+                    be(p + m.orig, <uint64_t>userref(e[j].orig_clordid), 4)
+                p[m.side] = SIDES[e[j].side if e[j].side <= 2 else 0]
+                be(p + m.qty, <uint64_t>(MAX_U32 if e[j].qty > MAX_U32 else e[j].qty), 4)
+                if 0 <= inst < self.n_instruments:
+                    memcpy(p + m.symbol, self.symbols + inst * self.symbol_w,
+                           min(self.symbol_w, m.symbol_w))
+                be(p + m.price, <uint64_t>(e[j].price * step), 8)
+                p[m.tif] = b"3"[0] if (e[j].tif & 7) == 3 else b"0"[0]
+                p[m.display] = ec[j].display
+                be(p + m.oref, <uint64_t>e[j].order_id, 8)
+                p[m.capacity] = ec[j].capacity
+                p[m.ise] = ec[j].ise
+                p[m.cross] = ec[j].cross
+                p[m.state] = b"D"[0] if self.terminal[e[j].state] else b"L"[0]
+                memcpy(p + m.clordid, ec[j].clordid, 14)
+            elif code[j] == M_CANCELED:
+                if m.orig >= 0:
+                    be(p + m.orig, <uint64_t>ref[j], 4)
+                if e[j].kind == K_REPLACED:       # a reduction: the quantity taken off
+                    q = ec[j].old_qty - e[j].qty
+                elif e[j].kind == K_RESTATED:
+                    q = e[j].last_qty
+                else:
+                    q = e[j].qty - e[j].cum_qty
+                be(p + m.qty, <uint64_t>clip32(q), 4)
+                p[m.reason] = b"U"[0] if e[j].kind == K_REPLACED else \
+                    self.cancel[e[j].reason if e[j].reason < 1024 else 1023]
+            elif code[j] == M_EXECUTED:
+                be(p + m.qty, <uint64_t>(MAX_U32 if e[j].last_qty > MAX_U32 else e[j].last_qty), 4)
+                be(p + m.price, <uint64_t>(e[j].last_px * step), 8)
+                maker = e[j].liquidity == MAKER
+                p[m.liquidity] = b"A"[0] if maker else b"R"[0]
+                be(p + m.match, <uint64_t>(e[j].exec_id - maker), 8)
+            elif code[j] == M_REJECTED:
+                be(p + m.reason, self.reject[e[j].reason if e[j].reason < 1024 else 1023],
+                   m.reason_w)
+                memcpy(p + m.clordid, ec[j].clordid, 14)
+            p += m.size
+            count += 1
+            end[j] = p - self.out
+        return PyBytes_FromStringAndSize(self.out, p - self.out), ends, count
