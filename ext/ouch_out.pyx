@@ -5,7 +5,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from ordex.ext.engine cimport CLORDID_LEN, EEvent
+from ordex.ext.engine cimport EEvent
+from ordex.ext.ouch_in cimport Echo
 
 import numpy as np
 
@@ -32,16 +33,6 @@ cdef uint8_t K_REPLACED = EventKind.REPLACED
 cdef uint8_t MAKER = Liquidity.MAKER
 cdef int64_t MAX_U32 = 0xFFFFFFFF
 cdef const char* SIDES = b" BS"
-
-
-ctypedef packed struct Echo:          # ouch_codec.ECHO_DTYPE: what the client sent, echoed back
-    char src
-    char clordid[14]
-    char capacity
-    char ise
-    char cross
-    char display
-    int64_t old_qty
 
 
 ctypedef struct Layout:              # offsets inside the framed message; -1: not in the dialect

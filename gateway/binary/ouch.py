@@ -34,6 +34,7 @@ from ordex.gateway.binary.ouch_codec import (
     DISPLAY_OK, ECHO_DTYPE, PROTECTION_CLORDID, SIDE_IN, SMALL_BATCH, SRC_CANCEL, SRC_ENTER,
     SRC_MASS, SRC_QUOTE, SRC_REDUCE, SRC_REPLACE, SRC_SILENT, TIF_IN, _Codecs, _KIND, _LAST_QTY,
     _REJ, _SESSION, _TS, clordid, digits10, userrefs)
+from ordex.ext.ouch_in import CommandBatch
 from ordex.gateway.binary.ouch_replies import Replies
 from ordex.gateway.binary.store import SequencedStore
 from ordex.gateway.binary.wire import FeedClock, WireInstruments
@@ -76,60 +77,14 @@ class User:
         return f"User({self.name})"
 
 
-class _Pending:
-    """Rows collected from one read, submitted as one batch: arrays from the numpy paths and
-    tuples (COMMAND_DTYPE / ECHO_DTYPE field order) from the one-at-a-time ones, put into one
-    zeroed array at the end (concatenating structured arrays is slow, and the journal stores
-    padding bytes, which must not be garbage)."""
+class _Pending(CommandBatch):
+    """Rows collected from one read, submitted as one batch (the rows and their echo records in
+    C, ext/ouch_in), with what the submission must fill in or answer once they are sequenced."""
 
     def __init__(self):
-        self.rows: list = []                             # arrays, or lists of tuples
-        self.echo: list = []
         self.synth: list[tuple[int, bytes]] = []        # (row index, ClOrdID prefix)
         self.acks: list[tuple[int, int, int]] = []      # (last row index, quote id, entries)
         self.masses: list[tuple[int, int, bytes]] = []  # (row index, request id, symbol)
-        self.count = 0
-
-    def add(self, rows: np.ndarray, echo: np.ndarray) -> int:
-        first = self.count
-        self.rows.append(rows)
-        self.echo.append(echo)
-        self.count += len(rows)
-        return first
-
-    def add_row(self, row: tuple, echo: tuple) -> int:
-        if not self.rows or not isinstance(self.rows[-1], list):
-            self.rows.append([])
-            self.echo.append([])
-        self.rows[-1].append(row)
-        self.echo[-1].append(echo)
-        self.count += 1
-        return self.count - 1
-
-    def build(self) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.rows) == 1 and not isinstance(self.rows[0], list):
-            return self.rows[0], self.echo[0]
-        rows = np.zeros(self.count, dtype=COMMAND_DTYPE)
-        echo = np.zeros(self.count, dtype=ECHO_DTYPE)
-        at = 0
-        for r, e in zip(self.rows, self.echo):
-            rows[at:at + len(r)] = r
-            echo[at:at + len(e)] = e
-            at += len(r)
-        return rows, echo
-
-
-def _cmd(kind: int, sid: int, *, account=0, instrument=0, side=0, ord_type=0, tif=0, price=0,
-         qty=0, display=0, flags=0, scope=0, clordid=b"", orig=b"") -> tuple:
-    """A command as a tuple in COMMAND_DTYPE field order."""
-    return (0, 0, 0, price, 0, qty, display, 0, 0, sid, account, instrument, kind, side,
-            ord_type, tif, flags, 0, scope, 0, clordid, orig, 0)
-
-
-
-def _echo(src: bytes, clordid14: bytes = b" " * 14, capacity=b"A", ise=b"N", cross=b"N",
-          display=b"Y", old_qty: int = 0) -> tuple:
-    return (src, clordid14, capacity, ise, cross, display, old_qty)
 
 
 class OuchGateway(Replies):
@@ -256,8 +211,8 @@ class OuchGateway(Replies):
         if mode == "all":
             if not user.terms:
                 return
-            p.add_row(_cmd(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
-                           clordid=COD_CLORDID), _echo(SRC_SILENT))
+            p.command(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
+                      clordid=COD_CLORDID, src=SRC_SILENT)
         else:
             for ref in list(user.quote_of):
                 self._cancel_row(p, user, ref, SRC_SILENT)
@@ -432,9 +387,10 @@ class OuchGateway(Replies):
             self._gateway_rejects(user, codecs, (ref,), (_REJ[r.reason],), (clid,))
             return
         ticks = price // step
-        pending.add_row((0, 0, 0, ticks, 0, qty, display, 0, 0, user.sid, account, instr,
-                         CommandKind.NEW_ORDER, side, OrdType.LIMIT, tif, flags, 0, 0, 0,
-                         b"%010d" % ref, b"", 0), (SRC_ENTER, clid, cap, ise, cross, display_c, 0))
+        pending.command(CommandKind.NEW_ORDER, user.sid, account=account, instrument=instr,
+                        side=side, ord_type=OrdType.LIMIT, tif=tif, price=ticks, qty=qty,
+                        display=display, flags=flags, clordid=b"%010d" % ref, src=SRC_ENTER,
+                        client_clordid=clid, capacity=cap, ise=ise, cross=cross, shown=display_c)
         user.terms[ref] = (instr, ticks, qty)
 
     def _appendages(self, user: User, data: bytes) -> tuple[int, int, int]:
@@ -484,9 +440,9 @@ class OuchGateway(Replies):
             self._gateway_rejects(user, codecs, np.array([new]), np.array([_REJ[r.reason]]),
                                   np.array([clid], dtype="S14"))
             return
-        pending.add_row(_cmd(CommandKind.REPLACE, user.sid, price=price // step, qty=qty,
-                             clordid=clordid(new, False), orig=clordid(orig, False)),
-                        _echo(SRC_REPLACE, clid, ise=ise, display=display))
+        pending.command(CommandKind.REPLACE, user.sid, price=price // step, qty=qty,
+                        clordid=clordid(new, False), orig=clordid(orig, False), src=SRC_REPLACE,
+                        client_clordid=clid, ise=ise, shown=display)
         user.terms[new] = (instr, price // step, qty)
 
     def _next_ref(self, user: User, ref: int) -> None:
@@ -505,16 +461,14 @@ class OuchGateway(Replies):
             self._cancel_row(pending, user, ref, SRC_CANCEL)
         elif qty < terms[2]:
             quote = ref in user.quote_of
-            at = pending.add_row(_cmd(CommandKind.REPLACE, user.sid, price=terms[1], qty=qty,
-                                      orig=clordid(ref, quote)),
-                                 _echo(SRC_REDUCE, old_qty=terms[2]))
+            at = pending.command(CommandKind.REPLACE, user.sid, price=terms[1], qty=qty,
+                                 orig=clordid(ref, quote), src=SRC_REDUCE, old_qty=terms[2])
             pending.synth.append((at, clordid(ref, quote)[:10] + (b"Q" if quote else b".")))
             user.terms[ref] = (terms[0], terms[1], qty)
 
     def _cancel_row(self, pending: _Pending, user: User, ref: int, src: bytes) -> None:
         quote = ref in user.quote_of
-        at = pending.add_row(_cmd(CommandKind.CANCEL, user.sid, orig=clordid(ref, quote)),
-                             _echo(src))
+        at = pending.command(CommandKind.CANCEL, user.sid, orig=clordid(ref, quote), src=src)
         pending.synth.append((at, b"%010d%s" % (ref, b"Q" if quote else b".")))
 
     def _mass_quote(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
@@ -552,10 +506,10 @@ class OuchGateway(Replies):
                     self._gateway_rejects(user, codecs, np.array([ref]), np.array([_REJ[r.reason]]),
                                           np.array([b""], dtype="S14"))
                     continue
-                pending.add_row(_cmd(CommandKind.NEW_ORDER, user.sid, account=user.accounts[0],
-                                     instrument=instr, side=side, ord_type=OrdType.LIMIT,
-                                     tif=Tif.DAY, price=px // step, qty=qty,
-                                     clordid=clordid(ref, True)), _echo(SRC_QUOTE))
+                pending.command(CommandKind.NEW_ORDER, user.sid, account=user.accounts[0],
+                                instrument=instr, side=side, ord_type=OrdType.LIMIT, tif=Tif.DAY,
+                                price=px // step, qty=qty, clordid=clordid(ref, True),
+                                src=SRC_QUOTE)
                 user.terms[ref] = (instr, px // step, qty)
                 user.quotes[(instr, side)] = ref
                 user.quote_of[ref] = (instr, side)
@@ -572,8 +526,8 @@ class OuchGateway(Replies):
             if instr < 0:
                 self._emit(user, codecs.mass_cancel_report(self._now(), request_id, sym, 0), 1)
                 return
-        at = pending.add_row(_cmd(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION,
-                                  instrument=instr), _echo(SRC_MASS))
+        at = pending.command(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION,
+                             instrument=instr, src=SRC_MASS)
         pending.masses.append((at, request_id, sym))
 
     def _protection_reset(self, user: User) -> None:
@@ -700,8 +654,8 @@ class OuchGateway(Replies):
             self._emit(user, packets, count)
         if tripped is not None:
             p = _Pending()
-            p.add_row(_cmd(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
-                           clordid=PROTECTION_CLORDID), _echo(SRC_SILENT))
+            p.command(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
+                      clordid=PROTECTION_CLORDID, src=SRC_SILENT)
             self._submit(user, p)
         if follow_ups:
             p = _Pending()

@@ -12,6 +12,7 @@ import numpy as np
 from ordex.core.commands import Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import TERMINAL as _TERMINAL_STATES
+from ordex.ext.ouch_in import ECHO_DTYPE  # noqa: F401 - the gateway's name for it
 from ordex.ext.ouch_out import (ACCEPTED, CANCEL_REJECT, CANCELED, EXECUTED, REJECTED, REPLACED,
                                 OuchReplies)
 from ordex.core.reasons import Reason
@@ -71,8 +72,6 @@ TERMINAL[[int(x) for x in _TERMINAL_STATES]] = True
 # where a command row came from, to word its replies (the "src" of the echo record)
 SRC_ENTER, SRC_REPLACE, SRC_CANCEL, SRC_REDUCE, SRC_QUOTE, SRC_SILENT, SRC_MASS = (
     bytes([c]) for c in b"OUXxqkc")
-ECHO_DTYPE = np.dtype([("src", "S1"), ("clordid", "S14"), ("capacity", "S1"), ("ise", "S1"),
-                       ("cross", "S1"), ("display", "S1"), ("old_qty", "<i8")])
 DEFAULT_ECHO = (b" ", b" " * 14, b"A", b"N", b"N", b"Y", 0)
 # plain ints and lists for the one-event-at-a-time path (enum attribute lookups cost more)
 (K_NEW, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_RESTATED, K_CANCEL_REJECTED,
