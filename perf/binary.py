@@ -330,19 +330,22 @@ async def feed_live(oe_port: int, feed_port: int, s: int, seconds: float, instru
     entry = schema.layout("group", "client", "QuoteEntry")
     ref = first_ref
     qid = 0
+    # the entries as one record array (schema layout), re-priced and re-numbered per quote
+    entries = np.zeros(instruments, dtype=entry.dtype)
+    entries["Symbol"] = [f"S{i:03d}".ljust(8).encode() for i in range(instruments)]
+    entries["BidQuantity"] = entries["AskQuantity"] = 10
+    k = np.arange(instruments)
     t0 = time.perf_counter_ns()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         qid += 1
-        parts = [quote.pack(QuoteId=qid, Count=instruments)]
-        for i in range(instruments):
-            off = (qid % 5) * TICK
-            parts.append(entry.pack(Symbol=f"S{i:03d}", BidUserRefNum=ref + 1,
-                                    BidPrice=MID - 10 * TICK - off, BidQuantity=10,
-                                    AskUserRefNum=ref + 2, AskPrice=MID + 10 * TICK + off,
-                                    AskQuantity=10))
-            ref += 2
-        msg = b"".join(parts)
+        off = (qid % 5) * TICK
+        entries["BidUserRefNum"] = ref + 1 + 2 * k
+        entries["AskUserRefNum"] = ref + 2 + 2 * k
+        entries["BidPrice"] = MID - 10 * TICK - off
+        entries["AskPrice"] = MID + 10 * TICK + off
+        ref += 2 * instruments
+        msg = quote.pack(QuoteId=qid, Count=instruments) + entries.tobytes()
         mm.transport.write(struct.pack(">H", len(msg) + 1) + b"U" + msg)
         while qid - mm.messages(QUOTE_ACK) > 4:
             await asyncio.sleep(0)
