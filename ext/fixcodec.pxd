@@ -4,7 +4,7 @@
 # length) into one immutable bytes object, and all messages parsed from one chunk share one
 # FieldBlock of FieldRefs.  Group structure and validation come from a FixSchema, a set of flat C
 # tables that ordex.core.fixdict derives from the QuickFIX-format XML dictionaries.
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 # Why a message was not accepted.  Codes 1-8 make a frame "garbled" in the sense of the FIX
@@ -208,6 +208,57 @@ cdef class FixParser:
     cdef int tokenize(self, FixMessage m, const uint8_t* p, Py_ssize_t body, Py_ssize_t body_end) except -1
     cdef int structure(self, FixMessage m) except -1
     cdef uint32_t next_stamp(self) noexcept
+
+
+# Number writers shared by FixEncoder and the compiled writers that fill its buffer directly
+# (ordex.ext.fixreports); each returns the bytes written.
+cdef inline Py_ssize_t write_uint(uint8_t* out, uint64_t v) noexcept nogil:
+    cdef uint8_t tmp[20]
+    cdef Py_ssize_t n = 0, i
+    while True:
+        tmp[n] = <uint8_t>(48 + v % 10)
+        v //= 10
+        n += 1
+        if v == 0:
+            break
+    for i in range(n):
+        out[i] = tmp[n - 1 - i]
+    return n
+
+
+cdef inline Py_ssize_t write_padded(uint8_t* out, uint64_t v, int width) noexcept nogil:
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        out[i] = <uint8_t>(48 + v % 10)
+        v //= 10
+    return width
+
+
+cdef inline Py_ssize_t write_int(uint8_t* out, int64_t v) noexcept nogil:
+    if v < 0:
+        out[0] = 45
+        return 1 + write_uint(out + 1, 0 - <uint64_t>v)
+    return write_uint(out, <uint64_t>v)
+
+
+cdef inline Py_ssize_t write_decimal(uint8_t* out, int64_t v, int decimals) noexcept nogil:
+    """v * 10**-decimals with exactly `decimals` decimals (0 <= decimals <= 18)."""
+    cdef uint64_t a, p = 1
+    cdef Py_ssize_t n = 0
+    cdef int k
+    if v < 0:
+        out[0] = 45
+        n = 1
+        a = 0 - <uint64_t>v
+    else:
+        a = <uint64_t>v
+    for k in range(decimals):
+        p *= 10
+    n += write_uint(out + n, a // p)
+    if decimals:
+        out[n] = 46
+        n += 1 + write_padded(out + n + 1, a % p, decimals)
+    return n
 
 
 # FixTemplate kinds

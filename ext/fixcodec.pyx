@@ -1269,28 +1269,6 @@ cdef class FixParser:
 # ---------------------------------------------------------------------------------------------
 # Encoder.
 
-cdef inline Py_ssize_t write_uint(uint8_t* out, uint64_t v) noexcept nogil:
-    cdef uint8_t tmp[20]
-    cdef Py_ssize_t n = 0, i
-    while True:
-        tmp[n] = <uint8_t>(ZERO + v % 10)
-        v //= 10
-        n += 1
-        if v == 0:
-            break
-    for i in range(n):
-        out[i] = tmp[n - 1 - i]
-    return n
-
-
-cdef inline Py_ssize_t write_padded(uint8_t* out, uint64_t v, int width) noexcept nogil:
-    cdef int i
-    for i in range(width - 1, -1, -1):
-        out[i] = <uint8_t>(ZERO + v % 10)
-        v //= 10
-    return width
-
-
 _KINDS = {"int": K_INT, "fixed": K_FIXED, "bytes": K_BYTES, "str": K_BYTES, "char": K_CHAR,
           "bool": K_BOOL, "timestamp": K_TIMESTAMP}
 
@@ -1424,18 +1402,12 @@ cdef class FixEncoder:
             raise ValueError(f"bad tag {tag}")
         self.grow(32)
         self.put_tag(tag)
-        if value < 0:
-            self.buf[self.pos] = MINUS
-            self.pos += 1
-            self.pos += write_uint(self.buf + self.pos, 0 - <uint64_t>value)
-        else:
-            self.pos += write_uint(self.buf + self.pos, <uint64_t>value)
+        self.pos += write_int(self.buf + self.pos, value)
         self.buf[self.pos] = SOH
         self.pos += 1
         return 0
 
     cdef int add_fixed_c(self, int32_t tag, int64_t count, int decimals, int64_t step) except -1:
-        cdef uint64_t a
         cdef int64_t v
         if tag <= 0:
             raise ValueError(f"bad tag {tag}")
@@ -1446,17 +1418,7 @@ cdef class FixEncoder:
         v = count * step
         self.grow(48)
         self.put_tag(tag)
-        if v < 0:
-            self.buf[self.pos] = MINUS
-            self.pos += 1
-            a = 0 - <uint64_t>v
-        else:
-            a = <uint64_t>v
-        self.pos += write_uint(self.buf + self.pos, a // POW10[decimals])
-        if decimals:
-            self.buf[self.pos] = DOT
-            self.pos += 1
-            self.pos += write_padded(self.buf + self.pos, a % POW10[decimals], decimals)
+        self.pos += write_decimal(self.buf + self.pos, v, decimals)
         self.buf[self.pos] = SOH
         self.pos += 1
         return 0

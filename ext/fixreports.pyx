@@ -9,11 +9,11 @@ execution reports go to a Python callback, in order, after the output so far is 
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
-from ordex.ext.fixcodec cimport FixEncoder
+from ordex.ext.fixcodec cimport FixEncoder, write_decimal, write_int
 from ordex.ext.fixorders cimport grid_table
 
 from ordex.core.events import EVENT_DTYPE, EventKind
@@ -61,6 +61,35 @@ cdef inline Py_ssize_t text_len(const uint8_t* s, Py_ssize_t n) noexcept:
     while n > 0 and s[n - 1] == 0:
         n -= 1
     return n
+
+
+cdef inline uint8_t* put_tag(uint8_t* p, const char* s, Py_ssize_t n) noexcept:
+    memcpy(p, s, n)
+    return p + n
+
+
+cdef inline uint8_t* put_soh(uint8_t* p) noexcept:
+    p[0] = 1
+    return p + 1
+
+
+cdef inline uint8_t* put_char(uint8_t* p, const char* tag, Py_ssize_t n, uint8_t c) noexcept:
+    memcpy(p, tag, n)
+    p[n] = c
+    p[n + 1] = 1
+    return p + n + 2
+
+
+cdef inline uint8_t* put_fixed(uint8_t* p, const char* tag, Py_ssize_t n, int64_t count,
+                               int64_t decimals, int64_t step) except NULL:
+    """tag=count*step as a decimal with `decimals` decimals."""
+    if step != 1 and (count > INT64_MAX // step or count < INT64_MIN // step):
+        raise OverflowError(f"{count} * {step} overflows int64")
+    memcpy(p, tag, n)
+    p += n
+    p += write_decimal(p, count * step, <int>decimals)
+    p[0] = 1
+    return p + 1
 
 
 cdef inline int grow(uint8_t** buf, Py_ssize_t* cap, Py_ssize_t need) except -1:
@@ -254,7 +283,8 @@ cdef class ReportWriter:
         return out.add_frame()
 
     cdef int report(self, SessionOut out, const uint8_t* ev, int kind) except -1:
-        """One ExecutionReport into out's encoder (finished by out.add_frame())."""
+        """One ExecutionReport into out's encoder (finished by out.add_frame()).  Fields are
+        written straight into the encoder's buffer, sized once for the whole message."""
         cdef FixEncoder enc = out.enc
         cdef bint fix42 = out.fix42
         cdef int64_t v
@@ -264,81 +294,93 @@ cdef class ReportWriter:
         cdef uint16_t reason
         cdef Py_ssize_t n
         cdef uint8_t c
-        cdef bytes b
-        enc.begin_c(<const uint8_t*>b"8", 1)
-        enc.add_int_c(34, out.next_seq)
-        self.timestamp(enc, 52, out.now_ns, 3, out.sending_time, &out.sending_time_len)
-        v = i64(ev, E_ORDER_ID)
-        if v:
-            enc.add_int_c(37, v)
-        else:
-            enc.add_raw_c(37, <const uint8_t*>b"NONE", 4)
-        n = text_len(ev + E_CLORDID, CLORDID_LEN)
-        if n:
-            enc.add_raw_c(11, ev + E_CLORDID, n)
-        else:
-            enc.add_raw_c(11, <const uint8_t*>b"NONE", 4)
-        n = text_len(ev + E_ORIG, CLORDID_LEN)
-        if n:
-            enc.add_raw_c(41, ev + E_ORIG, n)
-        enc.add_int_c(17, i64(ev, E_EXEC_ID))
-        if fix42:
-            enc.add_raw_c(20, <const uint8_t*>b"0", 1)
-            c = self.exec42[kind]
-            if kind == EV_TRADE:
-                c = 50 if ev[E_STATE] == ST_FILLED else 49       # 2 filled, 1 partially
-        else:
-            c = self.exec44[kind]
-        enc.add_raw_c(150, &c, 1)
+        cdef uint8_t* p
+        cdef bytes account = None, symbol = b"?", text = None
+        memcpy(&reason, ev + E_REASON, 2)
+        if reason:
+            if reason >= PyList_GET_SIZE(self.texts) or <object>PyList_GET_ITEM(self.texts, reason) is None:
+                raise ValueError(f"{reason} is not a known reason code")
+            text = <bytes>PyList_GET_ITEM(self.texts, reason)
         c = self.ord_status[ev[E_STATE]]
         if not c:
             raise ValueError(f"order state {ev[E_STATE]} has no OrdStatus")
-        enc.add_raw_c(39, &c, 1)
         if 0 <= acct < PyList_GET_SIZE(self.account_names):
-            b = <bytes>PyList_GET_ITEM(self.account_names, acct)
-            enc.add_raw_c(1, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+            account = <bytes>PyList_GET_ITEM(self.account_names, acct)
         if 0 <= inst < self.n_instruments:
             g = self.grids + 4 * inst
-            b = <bytes>PyList_GET_ITEM(self.symbols, inst)
-            enc.add_raw_c(55, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+            symbol = <bytes>PyList_GET_ITEM(self.symbols, inst)
         else:                                  # no such instrument: integers as they are
             unit[0] = 0
             unit[1] = 1
             unit[2] = 0
             unit[3] = 1
             g = unit
-            enc.add_raw_c(55, <const uint8_t*>b"?", 1)
-        c = 49 if ev[E_SIDE] == 1 else 50
-        enc.add_raw_c(54, &c, 1)
-        enc.add_fixed_c(38, i64(ev, E_QTY), <int>g[2], g[3])
+        enc.begin_c(<const uint8_t*>b"8", 1)
+        enc.add_int_c(34, out.next_seq)
+        self.timestamp(enc, 52, out.now_ns, 3, out.sending_time, &out.sending_time_len)
+        enc.grow(1024 + (len(account) if account is not None else 0) + len(symbol)
+                 + (len(text) if text is not None else 0))
+        p = enc.buf + enc.pos
+        v = i64(ev, E_ORDER_ID)
+        p = put_tag(p, b"37=", 3)
+        if v:
+            p += write_int(p, v)
+        else:
+            p = put_tag(p, b"NONE", 4)
+        p = put_soh(p)
+        n = text_len(ev + E_CLORDID, CLORDID_LEN)
+        p = put_tag(p, b"11=", 3)
+        if n:
+            p = put_tag(p, <const char*>ev + E_CLORDID, n)
+        else:
+            p = put_tag(p, b"NONE", 4)
+        p = put_soh(p)
+        n = text_len(ev + E_ORIG, CLORDID_LEN)
+        if n:
+            p = put_soh(put_tag(put_tag(p, b"41=", 3), <const char*>ev + E_ORIG, n))
+        p = put_tag(p, b"17=", 3)
+        p = put_soh(p + write_int(p, i64(ev, E_EXEC_ID)))
+        if fix42:
+            p = put_tag(p, b"20=0\x01", 5)
+            c = self.exec42[kind]
+            if kind == EV_TRADE:
+                c = 50 if ev[E_STATE] == ST_FILLED else 49       # 2 filled, 1 partially
+        else:
+            c = self.exec44[kind]
+        p = put_char(p, b"150=", 4, c)
+        p = put_char(p, b"39=", 3, self.ord_status[ev[E_STATE]])
+        if account is not None:
+            p = put_soh(put_tag(put_tag(p, b"1=", 2), <const char*>PyBytes_AS_STRING(account),
+                                PyBytes_GET_SIZE(account)))
+        p = put_soh(put_tag(put_tag(p, b"55=", 3), <const char*>PyBytes_AS_STRING(symbol),
+                            PyBytes_GET_SIZE(symbol)))
+        p = put_char(p, b"54=", 3, 49 if ev[E_SIDE] == 1 else 50)
+        p = put_fixed(p, b"38=", 3, i64(ev, E_QTY), g[2], g[3])
         c = self.ord_types[ev[E_ORD_TYPE]]
         if c:
-            enc.add_raw_c(40, &c, 1)
+            p = put_char(p, b"40=", 3, c)
         v = i64(ev, E_PRICE)
         if v:
-            enc.add_fixed_c(44, v, <int>g[0], g[1])
+            p = put_fixed(p, b"44=", 3, v, g[0], g[1])
         v = i64(ev, E_STOP)
         if v:
-            enc.add_fixed_c(99, v, <int>g[0], g[1])
+            p = put_fixed(p, b"99=", 3, v, g[0], g[1])
         c = self.tifs[ev[E_TIF]]
         if c:
-            enc.add_raw_c(59, &c, 1)
+            p = put_char(p, b"59=", 3, c)
         if kind == EV_TRADE:
-            enc.add_fixed_c(31, i64(ev, E_LAST_PX), <int>g[0], g[1])
-            enc.add_fixed_c(32, i64(ev, E_LAST_QTY), <int>g[2], g[3])
-        enc.add_fixed_c(151, i64(ev, E_LEAVES), <int>g[2], g[3])
-        enc.add_fixed_c(14, i64(ev, E_CUM), <int>g[2], g[3])
-        enc.add_fixed_c(6, i64(ev, E_AVG_PX), <int>g[0], g[1])
-        memcpy(&reason, ev + E_REASON, 2)
-        if reason:
-            if reason >= PyList_GET_SIZE(self.texts) or <object>PyList_GET_ITEM(self.texts, reason) is None:
-                raise ValueError(f"{reason} is not a known reason code")
-            if kind == EV_REJECTED:
-                enc.add_int_c(103, <object>PyList_GET_ITEM(self.ord_rej, reason))
-            b = <bytes>PyList_GET_ITEM(self.texts, reason)
-            enc.add_raw_c(58, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
-        elif kind == EV_REJECTED:
-            enc.add_int_c(103, <object>PyList_GET_ITEM(self.ord_rej, 0))
+            p = put_fixed(p, b"31=", 3, i64(ev, E_LAST_PX), g[0], g[1])
+            p = put_fixed(p, b"32=", 3, i64(ev, E_LAST_QTY), g[2], g[3])
+        p = put_fixed(p, b"151=", 4, i64(ev, E_LEAVES), g[2], g[3])
+        p = put_fixed(p, b"14=", 3, i64(ev, E_CUM), g[2], g[3])
+        p = put_fixed(p, b"6=", 2, i64(ev, E_AVG_PX), g[0], g[1])
+        if kind == EV_REJECTED:
+            p = put_tag(p, b"103=", 4)
+            p = put_soh(p + write_int(p, <object>PyList_GET_ITEM(self.ord_rej, reason)))
+        if text is not None:
+            p = put_soh(put_tag(put_tag(p, b"58=", 3), <const char*>PyBytes_AS_STRING(text),
+                                PyBytes_GET_SIZE(text)))
+        enc.pos = p - enc.buf
         v = i64(ev, E_TS)
         if v != self.transact_ns or self.transact_digits != (3 if fix42 else 6):
             self.transact_len = 0

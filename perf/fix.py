@@ -7,7 +7,11 @@ An order counts as acknowledged at its first ExecutionReport with ExecType New (
 
 Workloads, each on fresh FIX connections (ResetSeqNumFlag=Y), one session unless stated:
   closed_loop       one order outstanding: round trip order -> ack
-  pipelined         --window orders outstanding, topped up as acks arrive
+  pipelined         --window orders outstanding, topped up as acks arrive.  Durable modes hold
+                    each ack until its journal sync, so one session shows at most
+                    window / (ack latency) orders/s: in batch mode (a sync every
+                    --batch-interval-ms) the default 200 caps it near 200 / 2 ms = 100k/s
+                    whatever the server's capacity; --window 1000 measures capacity
   open_loop         a fixed schedule of --rate orders/s (default: --rate-fraction of the same
                     server's pipelined throughput); latency counts from each order's intended
                     send time, so stalls are charged to every order they delay
