@@ -190,7 +190,9 @@ def engine_timeline(seconds: float, commands: int = 100_000, window_s: float = 0
     ends, rates = [], []
     t0 = clock()
     busy, count, pos = 0.0, 0, 0
-    while clock() - t0 < seconds:
+    # At least one whole window, however slow the machine: the untimed rebuilds can take most
+    # of a short run's wall time on a loaded machine.
+    while clock() - t0 < seconds or not rates:
         if pos >= len(main):          # rebuilding the book is not engine work: not timed
             engine, pos = eng_bench.fresh_engine(setup), 0
         t = clock()
