@@ -40,6 +40,10 @@ class CommandKind(IntEnum):
     DISCONNECT = 11     # session (actor: ADMIN_SESSION only), target_session, orig_clordid = reason
                         # text (ASCII, at most CLORDID_LEN bytes): a DISCONNECT event;
                         # gateways log that session out.  No engine state changes.
+    PURGE_CLORDIDS = 12  # session (actor: ADMIN_SESSION only), clordid (the operator's tag): a new
+                        # trading day for ClOrdID uniqueness -- the engine forgets every
+                        # (session, clordid) that names no live or pending order, so they may be
+                        # used again; a CLORDIDS_PURGED or ADMIN_REJECTED event
 
 
 class Side(IntEnum):

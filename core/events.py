@@ -33,7 +33,13 @@ class EventKind(IntEnum):    # with the FIX ExecType each becomes
                              # qty = the new value, last_qty = the previous one
     DISCONNECT = 14          # DISCONNECT: session = the session to log out (the target), reason
                              # DISCONNECT; gateways end its connection when this is durable
-    ADMIN_REJECTED = 15      # a SET_LIMIT / DISCONNECT refused (reason says why); nothing changed
+    ADMIN_REJECTED = 15      # a SET_LIMIT / DISCONNECT / PURGE_CLORDIDS refused (reason says why);
+                             # nothing changed
+    STATUS_CHANGED = 16      # SET_STATUS that changed the instrument's status: instrument, qty = the
+                             # new status, last_qty = the previous one, session = the actor, clordid
+                             # = the command's (a SET_STATUS to the status in force emits nothing)
+    CLORDIDS_PURGED = 17     # PURGE_CLORDIDS applied: qty = (session, clordid) entries forgotten,
+                             # leaves = entries kept (those naming live or pending orders)
 
 
 class Liquidity(IntEnum):

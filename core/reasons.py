@@ -59,8 +59,9 @@ class Reason(IntEnum):
     OCO_SIBLING = 608
     OTO_PARENT_ENDED = 609
     DISCONNECT = 610
-    # --- operations commands (7xx): SET_LIMIT / DISCONNECT refused
-    NOT_ADMIN = 700             # only the admin session may change limits or disconnect sessions
+    # --- operations commands (7xx): SET_LIMIT / DISCONNECT / PURGE_CLORDIDS refused
+    NOT_ADMIN = 700             # only the admin session may change limits, disconnect sessions
+                                # or purge ClOrdIDs
     UNKNOWN_LIMIT = 701         # the Limit selector is not one of core.commands.Limit
     UNKNOWN_SESSION = 702       # the target session does not exist
     INVALID_LIMIT_VALUE = 703   # negative, off the lot, below min_qty, or a collar above 100 %

@@ -47,6 +47,8 @@ R15 SET_LIMIT checks actor, then selector, then target, then value; the limits i
     reads instead of the reference data.
 R16 target_session is read from the admin session's commands only (trading sessions' records
     journaled before the sequencer zeroed padding may hold garbage there).
+R17 PURGE_CLORDIDS (admin only) keeps exactly the (session, clordid) entries whose order id is a
+    live or pending order; SET_STATUS emits STATUS_CHANGED only when the status changes.
 """
 from __future__ import annotations
 
@@ -307,7 +309,7 @@ class ReferenceEngine:
                             for m in self._markets)
         sessions = tuple((s.kill, s.tokens_ns, s.last_ts_ns) for s in self._sessions)
         return (self._next_order_id, self._next_exec_id, orders, books, accounts, fees,
-                instruments, sessions, self.limits())
+                instruments, sessions, self.limits(), len(self._clordids))
 
     def limits(self) -> tuple:
         """(per instrument (max_qty, max_notional, band_bps, ref_max_age_ns), per account a
@@ -1015,7 +1017,11 @@ class ReferenceEngine:
     def _on_set_status(self, c: SimpleNamespace) -> None:
         if not 0 <= c.instrument < len(self._instr) or c.status > 2:
             return
-        self._markets[c.instrument].status = c.status
+        m = self._markets[c.instrument]
+        if m.status != c.status:        # the event precedes what a close expires
+            self._event(EventKind.STATUS_CHANGED, session=c.session, instrument=c.instrument,
+                        qty=c.status, last_qty=m.status, clordid=c.clordid)
+        m.status = c.status
         if c.status == 2:
             day = [o for o in self._orders.values()
                    if o.instrument == c.instrument and o.tif == Tif.DAY]
@@ -1109,6 +1115,22 @@ class ReferenceEngine:
         self._event(EventKind.DISCONNECT, session=t, other=t, reason=Reason.DISCONNECT,
                     clordid=c.clordid, orig_clordid=c.orig_clordid)
 
+    def _on_purge_clordids(self, c: SimpleNamespace) -> None:
+        """R17: a new trading day for ClOrdIDs: forget every (session, clordid) that names no
+        live or pending order (unresolved ones name 0); current and previous clordids of live
+        orders keep resolving."""
+        if c.session != ADMIN_SESSION:
+            return self._admin_reject(c, Reason.NOT_ADMIN)
+        before = len(self._clordids)
+        self._clordids = {k: oid for k, oid in self._clordids.items() if oid in self._orders}
+        self._event(EventKind.CLORDIDS_PURGED, session=c.session,
+                    qty=before - len(self._clordids), leaves=len(self._clordids),
+                    clordid=c.clordid)
+
+    def clordids(self) -> tuple:
+        """Every recorded (session, clordid, order id), sorted."""
+        return tuple(sorted((s, cl, oid) for (s, cl), oid in self._clordids.items()))
+
     def _on_timer(self, c: SimpleNamespace) -> None:
         due = sorted((o for o in self._orders.values()
                       if o.tif == Tif.GTD and o.expire_ts_ns <= c.ts_ns),
@@ -1129,6 +1151,7 @@ class ReferenceEngine:
         CommandKind.STATUS_REQUEST: _on_status_request,
         CommandKind.SET_LIMIT: _on_set_limit,
         CommandKind.DISCONNECT: _on_disconnect,
+        CommandKind.PURGE_CLORDIDS: _on_purge_clordids,
     }
 
     # ---- state views -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ cdef enum:
     K_STATUS_REQUEST = 9
     K_SET_LIMIT = 10
     K_DISCONNECT = 11
+    K_PURGE_CLORDIDS = 12
     LIM_MAX_POSITION = 1
     LIM_MAX_ORDER_QTY = 2
     LIM_MAX_NOTIONAL = 3
@@ -68,6 +69,8 @@ cdef enum:
     EV_LIMIT_SET = 13
     EV_DISCONNECT = 14
     EV_ADMIN_REJECTED = 15
+    EV_STATUS_CHANGED = 16
+    EV_CLORDIDS_PURGED = 17
     LIQ_MAKER = 1
     LIQ_TAKER = 2
 
@@ -260,7 +263,8 @@ ctypedef struct ESession:
     bint kill
 
 
-# (session, clordid) -> order id, forever.  Probing touches only the 8-byte slots; the keys live
+# (session, clordid) -> order id, until PURGE_CLORDIDS forgets those of orders that are no longer
+# live (a trading day: FIX's ClOrdID uniqueness).  Probing touches only the 8-byte slots; the keys live
 # in an append-only arena that is read on a tag match (and sequentially when the table grows).
 ctypedef struct ClSlot:
     uint32_t tag        # high half of the key's hash | 1; 0 marks a free slot
@@ -364,6 +368,8 @@ cdef class Engine:
     cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1
     cdef inline void cl_place(self, int32_t key) noexcept
     cdef int cl_grow_to(self, int64_t capacity) except -1
+    cdef int purge_clordids(self, ECommand* c) except -1
+    cdef int set_status(self, ECommand* c) except -1
     cdef EEvent* emit(self, uint8_t kind) except NULL
     cdef EEvent* emit_order(self, uint8_t kind, EOrder* o, uint16_t reason) except NULL
     cdef EEvent* emit_command(self, uint8_t kind, ECommand* c, int64_t order_id, uint16_t reason) except NULL

@@ -11,7 +11,9 @@ ts_ns included).  Orders get ids 1, 2, 3 ... in the order their NEW_ORDER comman
 duplicate-ClOrdID check; exec_id is a counter over all events, starting at 1.
 
 Identity
-    (session, clordid) is unique forever: a NEW_ORDER, CANCEL or REPLACE whose clordid the session
+    (session, clordid) is unique per session per trading day (FIX's convention): a trading day
+    ends with a PURGE_CLORDIDS command (see there), which forgets the clordids of orders that are
+    no longer live; until then, a NEW_ORDER, CANCEL or REPLACE whose clordid the session
     used before is answered with DUPLICATE_CLORDID and changes nothing (NEW_ORDER: a REJECTED
     event with order_id 0; CANCEL/REPLACE: CANCEL_REJECTED).  Every other NEW_ORDER gets an order
     id, even if it is then rejected, and its clordid is recorded.  A CANCEL/REPLACE that gets past
@@ -115,8 +117,11 @@ MASS_CANCEL: live and pending orders in scope (SESSION: entered by the target se
     to what the actor may trade (admin: all), cancelled in order-id order with reason MASS_CANCEL;
     then one MASS_CANCEL_DONE event with qty = the number cancelled and session = the actor (an
     operator's report goes to no client session).
-SET_STATUS: 0 open / 1 halted / 2 closed.  Closing expires every DAY order of the instrument, live
-    or pending, in order-id order (EXPIRED, reason SESSION_CLOSE).
+SET_STATUS: 0 open / 1 halted / 2 closed.  If that is not the instrument's status already, a
+    STATUS_CHANGED event first (session = the actor, instrument, qty = the new status, last_qty =
+    the previous one, clordid from the command, order fields 0); the same status again emits
+    nothing and changes nothing.  Closing (whether or not it was closed already) then expires every
+    DAY order of the instrument, live or pending, in order-id order (EXPIRED, reason SESSION_CLOSE).
 REFERENCE_PRICE: stores (price, ts_ns) as the instrument's external reference.
 KILL_SWITCH: scope ACCOUNT or SESSION (the target, see above), flag ON sets it and cancels that
     account's / session's orders (reason KILL_SWITCH_CANCEL, order-id order); without ON it clears.
@@ -134,6 +139,17 @@ SET_LIMIT (admin session only): `status` selects a commands.Limit, `qty` is the 
     bucket that was unthrottled starts full (value * 1e9, last_ts = ts_ns).  ADMIN_REJECTED and
     LIMIT_SET carry session, account, instrument, clordid from the command, other_order_id =
     target_session - 1, ord_type = status, qty = the value (LIMIT_SET: as applied), state 0.
+PURGE_CLORDIDS (admin session only; else ADMIN_REJECTED NOT_ADMIN, nothing changes): a new
+    trading day for ClOrdID uniqueness.  Every recorded (session, clordid) whose order id is not a
+    live or pending order is forgotten -- those of finished (filled, cancelled, expired, rejected)
+    orders and of CANCEL/REPLACE that resolved nothing (order id 0) -- so the session may use it
+    again; every name of a live or pending order (its current clordid and the ones it had before
+    a REPLACE or a rejected CANCEL) keeps resolving and stays a duplicate.  A forgotten clordid
+    used as orig_clordid is UNKNOWN_ORDER (no longer ORDER_DONE).  One CLORDIDS_PURGED event:
+    session = the actor, qty = entries forgotten, leaves = entries kept, clordid from the command.
+    Compiled engine: the kept entries are compacted and re-slotted in the same table, whose slot
+    array and key arena keep their capacity (memory is reused; clordid_stats() counts it), so a
+    day no larger than the busiest before it never grows (rehashes) the table.
 DISCONNECT (admin session only): no state changes; a DISCONNECT event with session =
     other_order_id = target_session - 1, reason DISCONNECT, the command's clordid and orig_clordid
     (operations put the operator there as `adm:<name>`, and the reason in orig_clordid), for the gateways
@@ -200,7 +216,7 @@ Snapshots: snapshot(seq) returns the whole state as bytes, stamped with the jour
     switch, 128-bit token bucket, last ts, rate); risk limits (limits()); accounts (cash available/held per currency;
     position, held qty, cost, realized, open buy/sell per instrument; kill switch; may_short);
     fees and the initial totals check_invariants() uses; every (session, clordid) -> order id
-    ever recorded; the book's resting orders in priority order (book.pyi, Snapshots).
+    recorded (since the last PURGE_CLORDIDS); the book's resting orders in priority order (book.pyi, Snapshots).
     Format, version 2, little-endian: a 64-byte header (magic b"ORDXSNAP", u16 version, u16
     header size 64, u32 flags 0, i64 seq, u64 body bytes, 16-byte refdata_digest(refdata), 16
     zero bytes), the body, then CRC32C (u32) of header and body.  The body is a fixed sequence of
@@ -283,7 +299,13 @@ class Engine:
          fees: tuple of (currency, amount) sorted, non-zero only,
          instruments: tuple per id of (status, last_px, last_ts, ref_px, ref_ts),
          sessions: tuple per id of (kill_switch bool, tokens_ns, last_ts_ns),
-         limits: limits())"""
+         limits: limits(),
+         the number of (session, clordid) entries recorded (clordids() lists them))"""
+    def clordids(self) -> tuple:
+        """Every recorded (session, clordid bytes, order id; 0 = resolved nothing), sorted."""
+    def clordid_stats(self) -> dict[str, int]:
+        """Compiled engine only: the ClOrdID table's counters -- entries, slots (8 bytes each),
+        arena_capacity (key rows of key_bytes each), bytes (slots and arena together)."""
     def limits(self) -> tuple:
         """The risk limits in force: (per instrument (max_qty, max_notional, band_bps,
         ref_max_age_ns), per account a tuple of max_position per instrument in its quantity

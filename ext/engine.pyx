@@ -53,7 +53,7 @@ def _check_mirrors():
         (K_MASS_CANCEL, C.MASS_CANCEL), (K_SET_STATUS, C.SET_STATUS),
         (K_REFERENCE_PRICE, C.REFERENCE_PRICE), (K_KILL_SWITCH, C.KILL_SWITCH), (K_TIMER, C.TIMER),
         (K_STATUS_REQUEST, C.STATUS_REQUEST), (K_SET_LIMIT, C.SET_LIMIT),
-        (K_DISCONNECT, C.DISCONNECT),
+        (K_DISCONNECT, C.DISCONNECT), (K_PURGE_CLORDIDS, C.PURGE_CLORDIDS),
         (LIM_MAX_POSITION, _commands.Limit.MAX_POSITION),
         (LIM_MAX_ORDER_QTY, _commands.Limit.MAX_ORDER_QTY),
         (LIM_MAX_NOTIONAL, _commands.Limit.MAX_NOTIONAL),
@@ -76,7 +76,8 @@ def _check_mirrors():
         "RESTATED": EV_RESTATED, "PENDING_TRIGGER": EV_PENDING_TRIGGER,
         "CANCEL_REJECTED": EV_CANCEL_REJECTED, "ORDER_STATUS": EV_ORDER_STATUS,
         "MASS_CANCEL_DONE": EV_MASS_CANCEL_DONE, "LIMIT_SET": EV_LIMIT_SET,
-        "DISCONNECT": EV_DISCONNECT, "ADMIN_REJECTED": EV_ADMIN_REJECTED}.items()]
+        "DISCONNECT": EV_DISCONNECT, "ADMIN_REJECTED": EV_ADMIN_REJECTED,
+        "STATUS_CHANGED": EV_STATUS_CHANGED, "CLORDIDS_PURGED": EV_CLORDIDS_PURGED}.items()]
     pairs += [(v, S[k]) for k, v in {
         "PENDING_NEW": ST_PENDING_NEW, "NEW": ST_NEW, "PARTIALLY_FILLED": ST_PARTIALLY_FILLED,
         "FILLED": ST_FILLED, "CANCELLED": ST_CANCELLED, "REJECTED": ST_REJECTED,
@@ -370,6 +371,50 @@ cdef class Engine:
         for k in range(self.cl_count):
             self.cl_place(<int32_t>k)
         return 0
+
+    cdef int purge_clordids(self, ECommand* c) except -1:
+        """PURGE_CLORDIDS: keep only the entries naming a live or pending order (current and
+        previous clordids alike), compacted to the front of the arena in their order, and re-slot
+        them in the same table.  Both the slot array and the arena keep their capacity: the next
+        trading day reuses them and grows neither until it outgrows the busiest day before it
+        (growth is the O(n) rehash pause this avoids)."""
+        cdef int64_t k, kept = 0, before = self.cl_count
+        cdef ClKey* key
+        cdef EEvent* e
+        if c.session != ADMIN:
+            return self.admin_reject(c, R_NOT_ADMIN)
+        for k in range(self.cl_count):
+            key = &self.cl_keys[k]
+            if key.order_id > 0 and idmap_find(&self.index, key.order_id) != NONE:
+                if kept != k:
+                    self.cl_keys[kept] = key[0]
+                kept += 1
+        memset(self.cl, 0, (self.cl_mask + 1) * sizeof(ClSlot))
+        self.cl_count = kept
+        for k in range(kept):
+            self.cl_place(<int32_t>k)
+        e = self.emit(EV_CLORDIDS_PURGED)
+        e.session = c.session
+        e.qty = before - kept
+        e.leaves = kept
+        memcpy(e.clordid, c.clordid, CLORDID_LEN)
+        return 0
+
+    def clordid_stats(self):
+        """The ClOrdID table's own counters: entries recorded, slots (8 bytes each), arena
+        capacity (ClKey rows), and the bytes both hold."""
+        return {"entries": self.cl_count, "slots": self.cl_mask + 1,
+                "arena_capacity": self.cl_keys_cap, "key_bytes": sizeof(ClKey),
+                "bytes": (self.cl_mask + 1) * sizeof(ClSlot) + self.cl_keys_cap * sizeof(ClKey)}
+
+    def clordids(self):
+        """Every recorded (session, clordid bytes, order id), sorted (tests compare engines)."""
+        cdef int64_t k
+        out = []
+        for k in range(self.cl_count):
+            out.append((self.cl_keys[k].session, self.cl_keys[k].clordid[:CLORDID_LEN].rstrip(b"\0"),
+                        self.cl_keys[k].order_id))
+        return tuple(sorted(out))
 
     cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1:
         cdef ClKey* keys
@@ -1322,6 +1367,24 @@ cdef class Engine:
         memcpy(e.orig_clordid, c.orig_clordid, CLORDID_LEN)     # the operator's reason text
         return 0
 
+    cdef int set_status(self, ECommand* c) except -1:
+        cdef EInstrument* ins
+        cdef EEvent* e
+        if not (0 <= c.instrument < self.n_instr and c.status <= 2):
+            return 0
+        ins = &self.instr[c.instrument]
+        if ins.status != c.status:      # the event precedes what a close expires
+            e = self.emit(EV_STATUS_CHANGED)
+            e.session = c.session
+            e.instrument = c.instrument
+            e.qty = c.status
+            e.last_qty = ins.status
+            memcpy(e.clordid, c.clordid, CLORDID_LEN)
+            ins.status = c.status
+        if c.status == 2:
+            self.sweep(4, c.instrument, -1, EV_EXPIRED, LC_EXPIRE, R_SESSION_CLOSE)
+        return 0
+
     # ------------------------------------------------------------------ the loop
 
     cdef int settle(self) except -1:
@@ -1371,10 +1434,7 @@ cdef class Engine:
         elif k == K_MASS_CANCEL:
             self.mass_cancel(c)
         elif k == K_SET_STATUS:
-            if 0 <= c.instrument < self.n_instr and c.status <= 2:
-                self.instr[c.instrument].status = c.status
-                if c.status == 2:
-                    self.sweep(4, c.instrument, -1, EV_EXPIRED, LC_EXPIRE, R_SESSION_CLOSE)
+            self.set_status(c)
         elif k == K_REFERENCE_PRICE:
             if 0 <= c.instrument < self.n_instr and c.price > 0:
                 self.instr[c.instrument].ref_px = c.price
@@ -1389,6 +1449,8 @@ cdef class Engine:
             self.set_limit(c)
         elif k == K_DISCONNECT:
             self.disconnect(c)
+        elif k == K_PURGE_CLORDIDS:
+            self.purge_clordids(c)
         return self.settle()
 
     # ------------------------------------------------------------------ Python API
@@ -1537,7 +1599,7 @@ cdef class Engine:
         sessions = tuple((bool(self.sess[i].kill), int(self.sess[i].tokens_ns), self.sess[i].last_ts)
                          for i in range(self.n_sess))
         return (self.next_order_id, self.next_exec_id, tuple(orders), books, tuple(accounts), fees,
-                instruments, sessions, self.limits())
+                instruments, sessions, self.limits(), self.cl_count)
 
     def limits(self):
         """The risk limits in force (SET_LIMIT changes them): (per instrument (max_qty,
@@ -1922,12 +1984,14 @@ cdef class Engine:
         cdef ClKey* keys
         if capacity < 1024 or capacity & (capacity - 1) or 2 * n > capacity:
             raise SnapshotError(f"snapshot ClOrdID table: capacity {capacity} impossible for {n} entries")
-        keys = <ClKey*>PyMem_Malloc(max(n, 512) * sizeof(ClKey))
+        # the arena as large as the table allows (what the running engine had grown to; after a
+        # PURGE_CLORDIDS the table is larger than its entries, and the day refills it without growing)
+        keys = <ClKey*>PyMem_Malloc(max(n, capacity // 2, 512) * sizeof(ClKey))
         if keys == NULL:
             raise MemoryError()
         PyMem_Free(self.cl_keys)
         self.cl_keys = keys
-        self.cl_keys_cap = max(n, 512)
+        self.cl_keys_cap = max(n, capacity // 2, 512)
         self.cl_count = 0
         self.cl_grow_to(capacity)
         for k in range(n):

@@ -37,12 +37,15 @@ def test_day_orders_expire_at_close_live_or_pending(eng):
     accepted(eng.new(SELL, 2, ord_type=STOP, stop_price=90, tif=Tif.DAY, account=BOB))   # 4
     accepted(eng.buy(1, 98, tif=Tif.DAY, instrument=BBB))                      # 5, other instrument
     events = eng.status(AAA, 2)
-    assert briefs(events) == [("EXPIRED", 1, EXP, 0, 4, 100, R.SESSION_CLOSE),
+    assert briefs(events) == [("STATUS_CHANGED", 0, 0, 0, 0, 0, 0),       # first, then what it expires
+                              ("EXPIRED", 1, EXP, 0, 4, 100, R.SESSION_CLOSE),
                               ("EXPIRED", 4, EXP, 0, 0, 0, R.SESSION_CLOSE)]
+    assert (events[0].instrument, events[0].qty, events[0].last_qty) == (AAA, 2, 0)
     assert [o[0] for o in eng.engine.state()[2]] == [3, 5]
     # alice paid 400 for the fill; only order 3's 5 * 99 is still held in USD
     assert usd(eng, ALICE) == (100000 - 400 - 495, 495)
-    assert eng.status(AAA, 0) == []                                            # reopening: no events
+    reopened = only(eng.status(AAA, 0), K.STATUS_CHANGED)                      # reopening: no expiries
+    assert (reopened.instrument, reopened.qty, reopened.last_qty) == (AAA, 0, 2)
 
 
 def test_gtd_expires_by_timer_in_expiry_then_id_order(eng):
@@ -444,7 +447,8 @@ def test_replace_validation_and_risk(make_engine):
                        (dict(qty=16, price=100), R.INSUFFICIENT_BUYING_POWER)]:   # +600 > 500
         e = cancel_rejected(eng.replace(1, **kw), reason)
         assert (e.order_id, e.state, e.leaves, e.qty, e.price) == (1, NEW, 10, 10, 100)
-    assert eng.engine.state()[2:] == before[2:]
+    assert eng.engine.state()[2:-1] == before[2:-1]                           # but 5 clordids more
+    assert eng.engine.state()[-1] == before[-1] + 5
     assert only(eng.replace(1, qty=15, price=100)).kind == K.REPLACED         # +500: exactly enough
     assert usd(eng, ALICE) == (0, 1500)
     eng.sell(1, 100, account=BOB)                                              # trade at 100: collar +-50

@@ -3,7 +3,8 @@
 `mixed_commands` draws every command kind through the engine's command schema: limit orders with
 every TIF (GTD included), icebergs, post-only and self-trade prevention, market orders, stops and
 stop-limits, OCO pairs and OTO children, cancels and replaces by id and by ClOrdID, mass cancels,
-halts/closes, reference prices, kill switches, risk limit changes (SET_LIMIT), timers, status requests, duplicate ClOrdIDs, and
+halts/closes, reference prices, kill switches, risk limit changes (SET_LIMIT), timers, status requests, duplicate ClOrdIDs,
+PURGE_CLORDIDS every PURGE_EVERY commands, and
 a throttled session.  Prices stay near a drifting centre so that orders cross, stops trigger and
 icebergs replenish.  `exchange_core_commands` is the book benchmark's mix as engine commands.
 """
@@ -30,6 +31,7 @@ INSTRUMENTS = [
 TICK = {0: 1, 1: 5, 2: 1}
 LOT = {0: 1, 1: 10, 2: 500_000}
 CENTRE = {0: 10_000, 1: 5_000, 2: 2_000}
+PURGE_EVERY = 1000               # commands between PURGE_CLORDIDS (the ClOrdID table shrinks)
 ACCOUNTS = [
     dict(name="alice", balances={"USD": "50000000", "EUR": "50000000"},
          positions={"AAA": "100000", "BBB": "100000", "FRAC": "1000"}),
@@ -58,13 +60,15 @@ class _Gen:
         self.next_id = 1                 # the engine numbers NEW_ORDERs with fresh ClOrdIDs
         self.ids: list[tuple] = []       # (id, session, account, instrument, ord_type)
         self.clordids: dict[int, list[str]] = {0: [], 1: []}
+        self.day_start = {0: 0, 1: 0}    # clordids before these indexes were purged
         self.n = 0
         self.centre = dict(CENTRE)
 
     def clordid(self, session: int) -> tuple[str, bool]:
-        used = self.clordids[session]
+        used = self.clordids[session][self.day_start[session]:]     # still duplicates
         if used and self.rng.random() < 0.02:
             return self.rng.choice(used), True
+        used = self.clordids[session]
         self.n += 1
         cid = f"k{self.n}"
         used.append(cid)
@@ -143,6 +147,10 @@ class _Gen:
 
     def step(self) -> None:
         rng = self.rng
+        if len(self.rows) % PURGE_EVERY == PURGE_EVERY - 1:     # a new trading day for ClOrdIDs
+            self.emit(CommandKind.PURGE_CLORDIDS, session=-1, clordid=f"day{len(self.rows)}")
+            self.day_start = {s: len(used) for s, used in self.clordids.items()}
+            return
         self.ts += rng.choice((0, 1_000, 50_000, 2_000_000, 20_000_000))
         session = 0 if rng.random() < 0.8 else 1
         r = rng.random()
