@@ -200,7 +200,7 @@ def command_entry(names: Names, c) -> dict:
             e["on"] = bool(int(c["flags"]) & 8)
     elif kind == CommandKind.SET_STATUS:
         e["instrument"] = names.symbol(inst)
-        e["status"] = {0: "open", 1: "halted", 2: "closed"}.get(int(c["status"]), int(c["status"]))
+        e["status"] = STATUS_NAMES.get(int(c["status"]), int(c["status"]))
     elif kind == CommandKind.REFERENCE_PRICE:
         e.update(instrument=names.symbol(inst), price=_fmt(names.price(inst, c["price"])))
     elif kind == CommandKind.SET_LIMIT:
@@ -218,6 +218,9 @@ def command_entry(names: Names, c) -> dict:
         if c["orig_clordid"]:
             e["text"] = bytes(c["orig_clordid"]).decode(errors="replace")
     return e
+
+
+STATUS_NAMES = {0: "open", 1: "halted", 2: "closed"}
 
 
 def target_session(c) -> int:
@@ -251,6 +254,15 @@ def event_entry(names: Names, ev, actor: str) -> dict:
         e["orig_clordid"] = bytes(ev["orig_clordid"]).decode(errors="replace")
     if kind == EventKind.MASS_CANCEL_DONE:
         e["cancelled"] = int(ev["qty"])
+    elif kind == EventKind.STATUS_CHANGED:
+        for k in ("order_id", "state", "account"):
+            del e[k]
+        e["status"] = STATUS_NAMES.get(int(ev["qty"]), int(ev["qty"]))
+        e["previous"] = STATUS_NAMES.get(int(ev["last_qty"]), int(ev["last_qty"]))
+    elif kind == EventKind.CLORDIDS_PURGED:
+        for k in ("order_id", "state", "account", "instrument"):
+            del e[k]
+        e.update(forgotten=int(ev["qty"]), kept=int(ev["leaves"]))
     elif kind in (EventKind.LIMIT_SET, EventKind.ADMIN_REJECTED, EventKind.DISCONNECT):
         for k in ("order_id", "state", "account", "instrument"):
             del e[k]
@@ -293,13 +305,16 @@ class AuditQuery:
     clordid: bytes | None = None          # with session
     session: int | None = None
     account: int | None = None
+    instrument: int | None = None         # its trading status: SET_STATUS and STATUS_CHANGED
     from_ns: int | None = None
     to_ns: int | None = None
 
     def check(self) -> None:
-        chosen = bool(self.order_ids) + (self.clordid is not None) + (self.account is not None)
+        chosen = (bool(self.order_ids) + (self.clordid is not None) + (self.account is not None)
+                  + (self.instrument is not None))
         if chosen != 1:
-            raise AuditError("choose one of: order ids, a clordid with its session, an account")
+            raise AuditError("choose one of: order ids, a clordid with its session, an account, "
+                             "an instrument")
         if (self.clordid is None) != (self.session is None):
             raise AuditError("a clordid is unique per session: give both")
 
@@ -314,7 +329,8 @@ def _resolve_clordid(reference, records: Records, q: AuditQuery, **kw) -> set[in
     return ids
 
 
-_ADMIN_EVENTS = (EventKind.LIMIT_SET, EventKind.ADMIN_REJECTED, EventKind.DISCONNECT)
+_ADMIN_EVENTS = (EventKind.LIMIT_SET, EventKind.ADMIN_REJECTED, EventKind.DISCONNECT,
+                 EventKind.STATUS_CHANGED, EventKind.CLORDIDS_PURGED)
 
 
 def audit(reference, records: Callable[[], Records], q: AuditQuery, **kw) -> Iterator[dict]:
@@ -330,7 +346,10 @@ def audit(reference, records: Callable[[], Records], q: AuditQuery, **kw) -> Ite
     for cmds, ev in replay_chunks(reference, records(), **kw):
         if q.to_ns is not None and len(cmds) and cmds["ts_ns"][0] > q.to_ns:
             break
-        if q.account is not None:
+        if q.instrument is not None:
+            sel = (ev["kind"] == EventKind.STATUS_CHANGED) & (ev["instrument"] == q.instrument)
+            direct = (cmds["kind"] == CommandKind.SET_STATUS) & (cmds["instrument"] == q.instrument)
+        elif q.account is not None:
             # operators' events carry the command's account field, which only a MAX_POSITION
             # limit uses
             admin = np.isin(ev["kind"], _ADMIN_EVENTS)

@@ -17,6 +17,9 @@ ADMIN_SESSION (-1); a session the action is about is the command's `target_sessi
     set-limit               SET_LIMIT: one of LIMITS (names below) for an account + instrument,
                             an instrument or a session, the value a decimal string in the
                             limit's human unit, converted to the engine's integer grid here
+    purge-clordids          PURGE_CLORDIDS: a new trading day for ClOrdID uniqueness (the engine
+                            forgets the ClOrdIDs of orders no longer live; the scheduler also
+                            issues it daily when [engine] clordid_reset is set)
 """
 from __future__ import annotations
 
@@ -80,7 +83,8 @@ class AdminActions:
         self._waiting: dict[int, asyncio.Future] = {}
         server.subscribe(self._on_events)
 
-    ACTIONS = ("halt", "resume", "close", "kill-switch", "mass-cancel", "disconnect", "set-limit")
+    ACTIONS = ("halt", "resume", "close", "kill-switch", "mass-cancel", "disconnect", "set-limit",
+               "purge-clordids")
 
     async def run(self, action: str, body: dict) -> dict:
         if not isinstance(body, dict):
@@ -90,7 +94,8 @@ class AdminActions:
             raise ActionError(400, "operator must be 1-20 characters of A-Z a-z 0-9 _ . @ -")
         handler = {"halt": self.halt, "resume": self.resume, "close": self.close,
                    "kill-switch": self.kill_switch, "mass-cancel": self.mass_cancel,
-                   "disconnect": self.disconnect, "set-limit": self.set_limit}.get(action)
+                   "disconnect": self.disconnect, "set-limit": self.set_limit,
+                   "purge-clordids": self.purge_clordids}.get(action)
         if handler is None:
             raise ActionError(404, f"no admin action {action!r}; actions: {', '.join(self.ACTIONS)}")
         return await handler(body, operator)
@@ -229,6 +234,17 @@ class AdminActions:
             result["grid_value"], result["previous_grid_value"] = done[0]["qty"], done[0]["last_qty"]
         return result
 
+    async def purge_clordids(self, body: dict, operator: str) -> dict:
+        """PURGE_CLORDIDS: the ClOrdIDs of finished orders may be used again."""
+        _keys(body, set())
+        row = self._row(CommandKind.PURGE_CLORDIDS, ADMIN_SESSION, operator)
+        result = await self._submit(row, operator, "purge ClOrdIDs", {})
+        done = [e for e in result["events"] if e["kind"] == "CLORDIDS_PURGED"]
+        if done:
+            result["forgotten"] = done[0]["qty"]
+            result["kept"] = done[0]["leaves"]
+        return result
+
     # -- plumbing -----------------------------------------------------------------------------
     def _row(self, kind: int, session: int, operator: str) -> np.ndarray:
         row = np.zeros(1, dtype=COMMAND_DTYPE)
@@ -276,6 +292,7 @@ class AdminActions:
             return
         fut.set_result([{"kind": EventKind(int(e["kind"])).name, "order_id": int(e["order_id"]),
                          "qty": int(e["qty"]), "last_qty": int(e["last_qty"]),
+                         "leaves": int(e["leaves"]),
                          "reason": Reason(int(e["reason"])).name if int(e["reason"]) in
                          Reason._value2member_map_ else int(e["reason"])} for e in events])
 

@@ -8,6 +8,7 @@
     ordex admin set-limit max_position 500 --account DEMO1 --instrument AAPL
     ordex admin set-limit max_order_qty|max_notional|collar_bps|ref_max_age_s VALUE --instrument AAPL
     ordex admin set-limit max_orders_per_sec 50 --session CLIENT1
+    ordex admin purge-clordids                 a new trading day for ClOrdIDs (finished orders')
     ordex admin metrics | health | ready
 
 The listener's address comes from --url, else the [admin] listen of --config (default: the
@@ -59,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "Session), journaled")
     dc.add_argument("session")
     dc.add_argument("--reason", help="at most 24 ASCII characters, journaled")
+    sub.add_parser("purge-clordids", help="a new trading day for ClOrdID uniqueness: the "
+                   "ClOrdIDs of orders no longer live may be used again (journaled)")
     from ordex.gateway.admin_actions import LIMITS
     sl = sub.add_parser("set-limit", help="change a risk limit (journaled, replayed)",
                         description="Limits, their targets and units: " + "; ".join(
@@ -89,6 +92,8 @@ def _body(args: argparse.Namespace) -> dict:
         body = {k: v for k in ("account", "session", "instrument") if (v := getattr(args, k))}
         if args.all:
             body["all"] = True
+    elif a == "purge-clordids":
+        body = {}
     elif a == "disconnect":
         body = {"session": args.session}
         if args.reason:

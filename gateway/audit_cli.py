@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="engine order id (repeatable)")
     which.add_argument("--clordid", help="client order id (with --session)")
     which.add_argument("--account", help="every order of the account")
+    which.add_argument("--instrument", metavar="SYMBOL",
+                       help="the instrument's trading status: halts, resumes, opens, closes")
     parser.add_argument("--session", help="the session that used --clordid")
     add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             raise AuditError("--session goes with --clordid")
         if args.account is not None:
             q.account = names.lookup("account", args.account)
+        if args.instrument is not None:
+            q.instrument = names.lookup("instrument", args.instrument)
         found = 0
         out = sys.stdout
         for entry in audit(cfg.reference, lambda: read_journal(directory), q,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import tomllib
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,7 @@ _TOP = {"server", "journal", "engine", "currencies", "instrument", "account", "r
 _SERVER = {"data_dir", "log_level", "timer_interval_ms"}
 _JOURNAL = {"dir", "durability", "batch_interval_ms", "segment_mb", "snapshot_every_commands",
             "snapshot_every_s", "prune_after_snapshot"}
-_ENGINE = {"max_orders"}
+_ENGINE = {"max_orders", "clordid_reset", "clordid_reset_timezone"}
 _REFERENCE = {"instruments", "accounts"}
 _FIX = {"listen", "store_dir", "max_message_size", "session", "tls_cert", "tls_key"}
 _ADMIN = {"listen", "token", "token_file"}
@@ -168,6 +169,11 @@ class Config:
     snapshot_every_s: int = 300
     prune_journal: bool = False      # delete journal segments a kept snapshot covers (audit trail!)
     feeds: list[FeedConfig] = field(default_factory=list)
+    # [engine] clordid_reset = "HH:MM": the scheduler issues PURGE_CLORDIDS (a new trading day for
+    # ClOrdID uniqueness) daily at that local time of clordid_reset_timezone -- set it after the
+    # last close.  Absent: never (ClOrdIDs unique until `ordex admin purge-clordids`).
+    clordid_reset: str | None = None
+    clordid_reset_timezone: str = "UTC"
 
 
 def _table(src: str, doc: dict, name: str, allowed: set[str]) -> dict:
@@ -298,6 +304,17 @@ def parse(text: str, source: str = "config", base_dir: Path | None = None) -> Co
     token_file = _get(source, "admin", admin, "token_file", str)
     cfg.admin_token_file = base / token_file if token_file else None
     cfg.binary = binary_settings
+    cfg.clordid_reset = _get(source, "engine", engine, "clordid_reset", str)
+    cfg.clordid_reset_timezone = _get(source, "engine", engine, "clordid_reset_timezone", str, "UTC")
+    if cfg.clordid_reset is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d",
+                                                          cfg.clordid_reset):
+        raise ConfigError(f"{source}: [engine] clordid_reset = {cfg.clordid_reset!r}: expected "
+                          "HH:MM (24-hour local time)")
+    try:
+        zoneinfo.ZoneInfo(cfg.clordid_reset_timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{source}: [engine] clordid_reset_timezone = "
+                          f"{cfg.clordid_reset_timezone!r}: not a known time zone") from None
     try:
         if ref:
             if "instruments" not in ref or "accounts" not in ref:

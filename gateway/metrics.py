@@ -4,7 +4,8 @@ Counted from durable engine events (what clients were told, never what was merel
     ordex_events_total{kind}                 every engine event
     ordex_orders_total{instrument}           orders accepted (NEW and PENDING_TRIGGER events)
     ordex_fills_total{instrument}            fills (one per match, counted on the taker's event)
-    ordex_rejects_total{type,reason}         REJECTED (type=order) and CANCEL_REJECTED (cancel)
+    ordex_rejects_total{type,reason}         REJECTED (type=order), CANCEL_REJECTED (cancel) and
+                                             ADMIN_REJECTED (admin: an operator's command refused)
     ordex_order_ends_total{kind,reason}      CANCELLED / EXPIRED / RESTATED by reason
     ordex_session_events_total{session}      events released per session
 Counted at submit (the sequencer's input):
@@ -68,7 +69,8 @@ LAG_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.
 # plain ints: the sink compares them per event
 _ORDER_ACCEPTED = frozenset((int(EventKind.NEW), int(EventKind.PENDING_TRIGGER)))
 _ENDS = frozenset((int(EventKind.CANCELLED), int(EventKind.EXPIRED), int(EventKind.RESTATED)))
-_REJECTS = {int(EventKind.REJECTED): "order", int(EventKind.CANCEL_REJECTED): "cancel"}
+_REJECTS = {int(EventKind.REJECTED): "order", int(EventKind.CANCEL_REJECTED): "cancel",
+            int(EventKind.ADMIN_REJECTED): "admin"}
 _TRADE, _TAKER = int(EventKind.TRADE), int(Liquidity.TAKER)
 
 
@@ -113,7 +115,7 @@ COUNTERS = {
                        ("session",)),
     "orders": ("ordex_orders", "Orders accepted (NEW or PENDING_TRIGGER)", ("instrument",)),
     "fills": ("ordex_fills", "Fills (matches), counted once per match", ("instrument",)),
-    "rejects": ("ordex_rejects", "Rejected orders and cancel/replace requests",
+    "rejects": ("ordex_rejects", "Rejected orders, cancel/replace requests and admin commands",
                 ("type", "reason")),
     "ends": ("ordex_order_ends", "Orders cancelled, expired or restated, by reason",
              ("kind", "reason")),
