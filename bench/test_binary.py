@@ -2,9 +2,9 @@
 
     python3 -m pytest bench/test_binary.py --benchmark-enable
 
-  enter_orders_run      N Enter Order packets (one read) -> engine command rows (numpy path)
-  enter_order_one       one Enter Order -> a command row (struct path)
-  replies_numpy         a batch of engine events -> OUCH Sequenced Data packets (numpy path)
+  enter_orders_run      N Enter Order packets (one read) -> engine command rows (ext/ouch_in)
+  enter_order_one       one Enter Order -> a command row (the same path)
+  replies_numpy         a batch of engine events -> OUCH Sequenced Data packets (ext/ouch_out)
   replies_each          a few events -> packets (struct path)
   itch_encode          N book events (rest / fill / cancel) -> ITCH packets (ext/itch_out)
   store_append          one batch of packets into the user's replay store (os.write, no sync)
@@ -66,7 +66,7 @@ def ctx():
     rows["instrument"], rows["side"] = 1, 1 + k % 2
     rows["ord_type"], rows["tif"] = OrdType.LIMIT, Tif.DAY
     rows["price"], rows["qty"] = 15000 + (k // 2) % 5, 1
-    rows["clordid"] = ouch_mod.digits10(k + 1)
+    rows["clordid"] = [b"%010d" % r for r in (k + 1).tolist()]
     server.engine.apply(rows)
     events = server.engine.events_array()
     book_events = server.engine.book.events_array()
@@ -99,7 +99,7 @@ def test_enter_order_one(benchmark, ctx):
     def run():
         user.max_userref, user.terms = 0, {}
         pending = ouch_mod._Pending()
-        app._enter_order(user, codecs, pending, packet, 0, len(packet))
+        app._enter_orders(user, codecs, pending, packet, 0, 1, len(packet))
         return pending.count
 
     assert benchmark(run) == 1

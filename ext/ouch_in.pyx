@@ -1,8 +1,8 @@
 """OUCH order entry's batch of engine commands, built in C (see ouch_in.pyi)."""
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.string cimport memcpy, memset
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
 
 from ordex.ext.engine cimport CLORDID_LEN, ECommand
 
@@ -115,3 +115,243 @@ cdef class CommandBatch:
             memcpy(&r[0], self.rows, self.n * sizeof(ECommand))
             memcpy(&e[0], self.echo, self.n * sizeof(Echo))
         return rows, echo
+
+
+# -- Enter Order runs --------------------------------------------------------------------------
+cdef inline uint64_t rd(const uint8_t* p, int width) noexcept:
+    cdef uint64_t v = 0
+    cdef int k
+    for k in range(width):
+        v = (v << 8) | p[k]
+    return v
+
+
+cdef inline uint64_t symbol_key(const uint8_t* p, int width) noexcept:
+    """A symbol field stripped of spaces and NULs on both sides, as up to 8 bytes in a word
+    (0: empty or longer than 8: no instrument)."""
+    cdef int a = 0, b = width
+    while a < b and (p[a] == 32 or p[a] == 0):
+        a += 1
+    while b > a and (p[b - 1] == 32 or p[b - 1] == 0):
+        b -= 1
+    if b == a or b - a > 8:
+        return 0
+    cdef uint64_t v = 0
+    cdef int k
+    for k in range(a, b):
+        v = (v << 8) | p[k]
+    return v | (<uint64_t>(b - a) << 56)
+
+
+cdef class EnterDecoder:
+    """One dialect's Enter Order: the checks and translation of ouch.py's order entry, in C."""
+    cdef int size, f_ref, f_side, f_qty, f_sym, sym_w, f_price, f_tif, f_display, f_cap, f_ise
+    cdef int f_cross, f_clid, f_applen
+    cdef uint64_t* keys
+    cdef int32_t* ids
+    cdef int64_t mask
+    cdef int64_t* pstep
+    cdef int32_t n_instruments
+    cdef uint8_t side_in[256]
+    cdef uint8_t tif_in[256]
+    cdef bint display_ok[256]
+    cdef uint16_t r_dup, r_symbol, r_side, r_processing, r_price, r_qty, r_firm
+    cdef uint8_t new_order, limit, post_only, src_enter, t_firm, t_max_floor, t_price_type
+    cdef uint8_t t_post_only
+
+    def __cinit__(self, object dt, dict by_symbol, object pstep, object side_in, object tif_in,
+                  object display_ok, dict reject, dict codes):
+        f = dt.fields
+        want = {"UserRefNum": ">u4", "Side": "|S1", "Quantity": ">u4", "Price": ">i8",
+                "TimeInForce": "|S1", "Display": "|S1", "Capacity": "|S1",
+                "InterMarketSweepEligibility": "|S1", "CrossType": "|S1", "ClOrdID": "|S14",
+                "AppendageLength": ">u2"}
+        for name, t in want.items():
+            if f[name][0].str != t:
+                raise ValueError(f"Enter Order field {name} is {f[name][0].str}, expected {t}")
+        if f["Symbol"][0].kind != "S":
+            raise ValueError("Enter Order Symbol must be alpha")
+        self.size = dt.itemsize
+        self.f_ref, self.f_side, self.f_qty = f["UserRefNum"][1], f["Side"][1], f["Quantity"][1]
+        self.f_sym, self.sym_w = f["Symbol"][1], f["Symbol"][0].itemsize
+        self.f_price, self.f_tif, self.f_display = f["Price"][1], f["TimeInForce"][1], f["Display"][1]
+        self.f_cap, self.f_ise = f["Capacity"][1], f["InterMarketSweepEligibility"][1]
+        self.f_cross, self.f_clid = f["CrossType"][1], f["ClOrdID"][1]
+        self.f_applen = f["AppendageLength"][1]
+        steps = np.ascontiguousarray(pstep, dtype=np.int64)
+        self.n_instruments = len(steps)
+        self.pstep = <int64_t*>PyMem_Realloc(NULL, max(self.n_instruments, 1) * sizeof(int64_t))
+        cdef int64_t cap = 16, h
+        while cap < 2 * max(len(by_symbol), 1):
+            cap *= 2
+        self.mask = cap - 1
+        self.keys = <uint64_t*>PyMem_Realloc(NULL, cap * sizeof(uint64_t))
+        self.ids = <int32_t*>PyMem_Realloc(NULL, cap * sizeof(int32_t))
+        if self.pstep == NULL or self.keys == NULL or self.ids == NULL:
+            raise MemoryError()
+        cdef int k
+        for k in range(self.n_instruments):
+            self.pstep[k] = steps[k]
+        memset(self.keys, 0, cap * sizeof(uint64_t))
+        cdef bytes sym
+        cdef uint64_t key
+        for sym, inst in by_symbol.items():
+            key = symbol_key(<const uint8_t*>PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
+            if key == 0 or not 0 <= inst < self.n_instruments:
+                continue
+            h = <int64_t>((key * <uint64_t>0x9E3779B97F4A7C15ULL) >> 40) & self.mask
+            while self.keys[h] != 0 and self.keys[h] != key:
+                h = (h + 1) & self.mask
+            self.keys[h] = key
+            self.ids[h] = inst
+        si, ti, do = (np.asarray(a) for a in (side_in, tif_in, display_ok))
+        for k in range(256):
+            self.side_in[k], self.tif_in[k], self.display_ok[k] = si[k], ti[k], do[k]
+        self.r_dup, self.r_symbol = reject["DUPLICATE_USERREFNUM"], reject["INVALID_SYMBOL"]
+        self.r_side, self.r_processing = reject["INVALID_SIDE"], reject["PROCESSING_ERROR"]
+        self.r_price, self.r_qty = reject["INVALID_PRICE"], reject["INVALID_QUANTITY"]
+        self.r_firm = reject["FIRM_NOT_AUTHORIZED"]
+        self.new_order, self.limit = codes["NEW_ORDER"], codes["LIMIT"]
+        self.post_only, self.src_enter = codes["POST_ONLY"], codes["SRC_ENTER"]
+        self.t_firm, self.t_max_floor = codes["FIRM"], codes["MAX_FLOOR"]
+        self.t_price_type, self.t_post_only = codes["PRICE_TYPE"], codes["POST_ONLY_TAG"]
+
+    def __dealloc__(self):
+        PyMem_Free(self.pstep)
+        PyMem_Free(self.keys)
+        PyMem_Free(self.ids)
+
+    cdef int32_t lookup(self, const uint8_t* p) noexcept:
+        cdef uint64_t key = symbol_key(p, self.sym_w)
+        if key == 0:
+            return -1
+        cdef int64_t h = <int64_t>((key * <uint64_t>0x9E3779B97F4A7C15ULL) >> 40) & self.mask
+        while self.keys[h] != 0:
+            if self.keys[h] == key:
+                return self.ids[h]
+            h = (h + 1) & self.mask
+        return -1
+
+    cdef uint16_t appendages(self, const uint8_t* p, Py_ssize_t room, const uint8_t* firms,
+                             Py_ssize_t n_firms, const int32_t* firm_accounts, int32_t* account,
+                             int64_t* display, uint8_t* flags) noexcept:
+        """Firm, MaxFloor, PriceType and PostOnly from an appendage; 0 or a reject code."""
+        cdef Py_ssize_t i = 0, length, f
+        cdef int tag, c
+        cdef uint8_t firm[4]
+        while i < room:
+            length = p[i]
+            if length < 1 or i + 1 + length > room:
+                return self.r_processing
+            tag = p[i + 1]
+            if tag == self.t_firm and length == 5:                          # Firm
+                blank = True
+                for c in range(4):
+                    firm[c] = p[i + 2 + c]
+                    if firm[c] != 32:
+                        blank = False
+                    if 97 <= firm[c] <= 122:                      # lower case letters match
+                        firm[c] -= 32
+                if not blank and not (p[i + 2] == 63 and p[i + 3] == 63 and p[i + 4] == 63
+                                      and p[i + 5] == 63):        # "????": the default
+                    for f in range(n_firms):
+                        if memcmp(firms + 4 * f, firm, 4) == 0:
+                            account[0] = firm_accounts[f]
+                            break
+                    else:
+                        return self.r_firm
+            elif tag == self.t_max_floor and length == 5:                        # MaxFloor
+                display[0] = <int64_t>rd(p + i + 2, 4)
+            elif tag == self.t_price_type and length == 2:                        # PriceType: limit only
+                if p[i + 2] != 76:
+                    return self.r_processing
+            elif tag == self.t_post_only and length == 2:                       # PostOnly
+                if p[i + 2] == 80 or p[i + 2] == 89:
+                    flags[0] |= self.post_only
+            i += 1 + length
+        return 0
+
+    def decode(self, CommandBatch batch, const uint8_t[::1] buf, Py_ssize_t offset, Py_ssize_t k,
+               Py_ssize_t stride, int32_t session, int32_t account, bytes firms,
+               object firm_accounts, int64_t max_userref) -> tuple:
+        """k Enter Order packets of `stride` bytes from buf[offset:] -> rows appended to batch.
+        Returns (max_userref, accepted, rejected): accepted = (refs, instrument, ticks, qty)
+        arrays of the rows appended; rejected = [(UserRefNum, reject code, ClOrdID)], both in
+        message order."""
+        if offset < 0 or k < 0 or stride < self.size or offset + k * stride > buf.shape[0]:
+            raise ValueError("decode: packets outside the buffer or shorter than an Enter Order")
+        cdef const int32_t[::1] fa = np.ascontiguousarray(firm_accounts, dtype=np.int32)
+        cdef Py_ssize_t n_firms = PyBytes_GET_SIZE(firms) // 4
+        if fa.shape[0] < n_firms:
+            raise ValueError("decode: one account per firm")
+        cdef const uint8_t* firm_p = <const uint8_t*>PyBytes_AS_STRING(firms)
+        cdef const int32_t* fa_p = &fa[0] if fa.shape[0] else NULL
+        refs = np.empty(k, dtype=np.int64)
+        insts = np.empty(k, dtype=np.int64)
+        ticks = np.empty(k, dtype=np.int64)
+        qtys = np.empty(k, dtype=np.int64)
+        cdef int64_t[::1] o_ref = refs, o_inst = insts, o_tick = ticks, o_qty = qtys
+        rejected = []
+        batch.reserve(k)
+        cdef Py_ssize_t j, room = stride - self.size, kept = 0
+        cdef const uint8_t* p
+        cdef int64_t ref, price, step, qty, display
+        cdef int32_t inst, acct
+        cdef uint8_t side, tif, flags
+        cdef uint16_t problem
+        cdef ECommand* c
+        cdef Echo* e
+        cdef int d
+        for j in range(k):
+            p = &buf[offset + j * stride]
+            ref = <int64_t>rd(p + self.f_ref, 4)
+            inst = self.lookup(p + self.f_sym)
+            side = self.side_in[p[self.f_side]]
+            tif = self.tif_in[p[self.f_tif]]
+            price = <int64_t>rd(p + self.f_price, 8)
+            qty = <int64_t>rd(p + self.f_qty, 4)
+            step = self.pstep[inst] if inst >= 0 else 1
+            acct, display, flags = account, 0, 0
+            problem = 0                                # the first failing check wins
+            if ref <= max_userref:
+                problem = self.r_dup
+            else:
+                max_userref = ref
+            if problem == 0 and inst < 0:
+                problem = self.r_symbol
+            if problem == 0 and side == 0:
+                problem = self.r_side
+            if problem == 0 and (tif == 255 or not self.display_ok[p[self.f_display]]):
+                problem = self.r_processing
+            if problem == 0 and (price <= 0 or step <= 0 or price % step != 0):
+                problem = self.r_price
+            if problem == 0 and qty <= 0:
+                problem = self.r_qty
+            if problem == 0 and <Py_ssize_t>rd(p + self.f_applen, 2) != room:
+                problem = self.r_processing
+            if problem == 0 and room:
+                problem = self.appendages(p + self.size, room, firm_p, n_firms, fa_p, &acct,
+                                          &display, &flags)
+            if problem:
+                rejected.append((ref, problem, PyBytes_FromStringAndSize(
+                    <const char*>p + self.f_clid, 14)))
+                continue
+            c = &batch.rows[batch.n]
+            e = &batch.echo[batch.n]
+            memset(c, 0, sizeof(ECommand))
+            c.kind, c.session, c.account, c.instrument = self.new_order, session, acct, inst
+            c.side, c.ord_type, c.tif, c.flags = side, self.limit, tif, flags
+            c.price, c.qty, c.display = price // step, qty, display
+            for d in range(9, -1, -1):                 # the UserRefNum as 10 digits
+                c.clordid[d] = <char>(48 + ref % 10)
+                ref //= 10
+            e.src = self.src_enter
+            memcpy(e.clordid, p + self.f_clid, 14)
+            e.capacity, e.ise, e.cross = p[self.f_cap], p[self.f_ise], p[self.f_cross]
+            e.display = p[self.f_display]
+            e.old_qty = 0
+            o_ref[kept] = <int64_t>rd(p + self.f_ref, 4)
+            o_inst[kept], o_tick[kept], o_qty[kept] = inst, c.price, qty
+            batch.n += 1
+            kept += 1
+        return max_userref, (refs[:kept], insts[:kept], ticks[:kept], qtys[:kept]), rejected

@@ -26,15 +26,14 @@ import logging
 
 import numpy as np
 
-from ordex.core.commands import COMMAND_DTYPE, CommandKind, Flag, OrdType, Scope, Tif
+from ordex.core.commands import CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
+from ordex.ext.ouch_in import CommandBatch
 from ordex.gateway.binary import schema, soup
 from ordex.gateway.binary.ouch_codec import (
-    APPENDAGE_FIRM, APPENDAGE_MAX_FLOOR, APPENDAGE_POST_ONLY, APPENDAGE_PRICE_TYPE, COD_CLORDID,
-    DISPLAY_OK, ECHO_DTYPE, PROTECTION_CLORDID, SIDE_IN, SMALL_BATCH, SRC_CANCEL, SRC_ENTER,
-    SRC_MASS, SRC_QUOTE, SRC_REDUCE, SRC_REPLACE, SRC_SILENT, TIF_IN, _Codecs, _KIND, _LAST_QTY,
-    _REJ, _SESSION, _TS, clordid, digits10, userrefs)
-from ordex.ext.ouch_in import CommandBatch
+    COD_CLORDID, DISPLAY_OK, PROTECTION_CLORDID, SMALL_BATCH, SRC_CANCEL, SRC_ENTER, SRC_MASS,
+    SRC_QUOTE, SRC_REDUCE, SRC_REPLACE, SRC_SILENT, _Codecs, _KIND, _LAST_QTY, _REJ, _SESSION,
+    _TS, clordid, userrefs)
 from ordex.gateway.binary.ouch_replies import Replies
 from ordex.gateway.binary.store import SequencedStore
 from ordex.gateway.binary.wire import FeedClock, WireInstruments
@@ -59,6 +58,8 @@ class User:
         self.dialect = cfg.dialect
         self.accounts = accounts
         self.firms = {n.encode()[:4].ljust(4): a for n, a in zip(account_names, accounts)}
+        self.firm_keys = b"".join(self.firms)               # the same, for the C decoder
+        self.firm_accounts = list(self.firms.values())
         self.store = store
         self.conn: soup.SoupConnection | None = None
         self.replaying = False
@@ -242,10 +243,7 @@ class OuchGateway(Replies):
                 if ptype == 0x55 and length >= 2:                   # U: an OUCH message
                     if buf[i + 3] == 0x4F and length > codecs.enter.size:   # O: Enter Order
                         k = _run_length(buf, i, n, length)
-                        if k == 1:
-                            self._enter_order(user, codecs, pending, buf, i, length + 2)
-                        else:
-                            self._enter_orders(user, codecs, pending, buf, i, k, length + 2)
+                        self._enter_orders(user, codecs, pending, buf, i, k, length + 2)
                         i += k * (length + 2)
                         continue
                     self._message(user, codecs, pending, buf, i + 3, end)
@@ -283,140 +281,20 @@ class OuchGateway(Replies):
         elif mtype == b"r":
             self._protection_reset(user)
 
-    # Enter Order: k messages of one length at buf[i:], decoded together
+    # Enter Order: k messages of one length at buf[i:], decoded and checked together
     def _enter_orders(self, user: User, codecs, pending: _Pending, buf, i: int, k: int,
                       stride: int) -> None:
-        rec = np.ndarray(k, dtype=codecs.enter_in(stride), buffer=buf, offset=i)
-        refs = rec["UserRefNum"].astype(np.int64)
-        prev = np.maximum.accumulate(np.concatenate(([user.max_userref], refs[:-1])))
-        user.max_userref = max(user.max_userref, int(refs.max()))
-        instr = self.wire.lookup_many(rec["Symbol"])
-        side = SIDE_IN[rec["Side"].view(np.uint8)]
-        tif = TIF_IN[rec["TimeInForce"].view(np.uint8)]
-        price = rec["Price"].astype(np.int64)
-        qty = rec["Quantity"].astype(np.int64)
-        known = instr >= 0
-        step = np.where(known, self.wire.pstep[np.maximum(instr, 0)], 1)
-        problem = np.zeros(k, dtype=np.int64)
-        checks = ((refs <= prev, "DUPLICATE_USERREFNUM"), (~known, "INVALID_SYMBOL"),
-                  (side == 0, "INVALID_SIDE"), (tif == 255, "PROCESSING_ERROR"),
-                  (~DISPLAY_OK[rec["Display"].view(np.uint8)], "PROCESSING_ERROR"),
-                  ((price <= 0) | (price % step != 0), "INVALID_PRICE"),
-                  (qty <= 0, "INVALID_QUANTITY"))
-        for bad, name in reversed(checks):       # the first failing check wins
-            problem[bad] = _REJ[name]
-        display = np.zeros(k, dtype=np.int64)
-        flags = np.zeros(k, dtype=np.uint8)
-        account = np.full(k, user.accounts[0], dtype=np.int32)
-        fixed = codecs.enter.size
-        room = stride - 3 - fixed             # bytes after the fixed part in each packet
-        applen = rec["AppendageLength"].astype(np.int64)
-        problem[(problem == 0) & (applen != room)] = _REJ["PROCESSING_ERROR"]
-        for j in np.flatnonzero((applen != 0) & (problem == 0)).tolist():
-            at = i + j * stride + 3 + fixed
-            try:
-                account[j], display[j], flags[j] = self._appendages(user, buf[at:at + room])
-            except Reject as r:
-                problem[j] = _REJ[r.reason]
-        ok = problem == 0
-        if not ok.all():
-            bad = np.flatnonzero(~ok)
-            self._gateway_rejects(user, codecs, refs[bad], problem[bad], rec["ClOrdID"][bad])
-            rec, refs, instr, side, tif, price, qty, step = (
-                a[ok] for a in (rec, refs, instr, side, tif, price, qty, step))
-            display, flags, account = display[ok], flags[ok], account[ok]
-        n = len(rec)
-        if not n:
-            return
-        rows = np.zeros(n, dtype=COMMAND_DTYPE)
-        rows["kind"] = CommandKind.NEW_ORDER
-        rows["session"] = user.sid
-        rows["account"] = account
-        rows["instrument"] = instr
-        rows["side"] = side
-        rows["ord_type"] = OrdType.LIMIT
-        rows["tif"] = tif
-        ticks = price // step
-        rows["price"] = ticks
-        rows["qty"] = qty
-        rows["display"] = display
-        rows["flags"] = flags
-        rows["clordid"] = digits10(refs)
-        echo = np.zeros(n, dtype=ECHO_DTYPE)
-        echo["src"] = SRC_ENTER
-        echo["clordid"] = rec["ClOrdID"]
-        echo["capacity"] = rec["Capacity"]
-        echo["ise"] = rec["InterMarketSweepEligibility"]
-        echo["cross"] = rec["CrossType"]
-        echo["display"] = rec["Display"]
-        pending.add(rows, echo)
-        user.terms.update(zip(refs.tolist(), zip(instr.tolist(), ticks.tolist(), qty.tolist())))
-
-    def _enter_order(self, user: User, codecs, pending: _Pending, buf, i: int,
-                     stride: int) -> None:
-        """One Enter Order, with struct (the same checks, in the same order, as _enter_orders)."""
-        (_, ref, side_c, qty, sym, price, tif_c, display_c, cap, ise, cross, clid,
-         applen) = codecs.enter.struct.unpack_from(buf, i + 3)
-        fixed = codecs.enter.size
-        room = stride - 3 - fixed
-        account, display, flags = user.accounts[0], 0, 0
-        instr = self.wire.lookup(sym)
-        side = SIDE_IN[side_c[0]]
-        tif = TIF_IN[tif_c[0]]
-        step = int(self.wire.pstep[instr]) if instr >= 0 else 1
-        try:
-            if ref <= user.max_userref:
-                raise Reject("DUPLICATE_USERREFNUM", "not above the last UserRefNum")
-            user.max_userref = ref
-            if instr < 0:
-                raise Reject("INVALID_SYMBOL", "unknown symbol")
-            if side == 0:
-                raise Reject("INVALID_SIDE", "side")
-            if tif == 255 or not DISPLAY_OK[display_c[0]]:
-                raise Reject("PROCESSING_ERROR", "time in force or display")
-            if price <= 0 or price % step:
-                raise Reject("INVALID_PRICE", "price off the grid")
-            if qty <= 0:
-                raise Reject("INVALID_QUANTITY", "quantity")
-            if applen != room:
-                raise Reject("PROCESSING_ERROR", "appendage length")
-            if applen:
-                at = i + 3 + fixed
-                account, display, flags = self._appendages(user, buf[at:at + room])
-        except Reject as r:
-            self._gateway_rejects(user, codecs, (ref,), (_REJ[r.reason],), (clid,))
-            return
-        ticks = price // step
-        pending.command(CommandKind.NEW_ORDER, user.sid, account=account, instrument=instr,
-                        side=side, ord_type=OrdType.LIMIT, tif=tif, price=ticks, qty=qty,
-                        display=display, flags=flags, clordid=b"%010d" % ref, src=SRC_ENTER,
-                        client_clordid=clid, capacity=cap, ise=ise, cross=cross, shown=display_c)
-        user.terms[ref] = (instr, ticks, qty)
-
-    def _appendages(self, user: User, data: bytes) -> tuple[int, int, int]:
-        """(account, display, flags) from an Enter Order's optional appendage."""
-        account, display, flags = user.accounts[0], 0, 0
-        i = 0
-        while i < len(data):
-            length = data[i]
-            if length < 1 or i + 1 + length > len(data):
-                raise Reject("PROCESSING_ERROR", "malformed appendage")
-            tag, value = data[i + 1], data[i + 2:i + 1 + length]
-            if tag == APPENDAGE_FIRM and len(value) == 4:
-                if value.strip(b" ") and value not in (b"????",):
-                    account = user.firms.get(value.upper())
-                    if account is None:
-                        raise Reject("FIRM_NOT_AUTHORIZED", f"firm {value!r}")
-            elif tag == APPENDAGE_MAX_FLOOR and len(value) == 4:
-                display = int.from_bytes(value, "big")
-            elif tag == APPENDAGE_PRICE_TYPE and len(value) == 1:
-                if value != b"L":
-                    raise Reject("PROCESSING_ERROR", "only limit orders (PriceType L)")
-            elif tag == APPENDAGE_POST_ONLY and len(value) == 1:
-                if value in (b"P", b"Y"):
-                    flags |= Flag.POST_ONLY
-            i += 1 + length
-        return account, display, flags
+        """Rows for the valid ones, written into the batch in C (ext/ouch_in.EnterDecoder, the
+        checks in order: UserRefNum, symbol, side, time in force / display, price grid,
+        quantity, appendage); a gateway reject for each of the others."""
+        user.max_userref, (refs, instr, ticks, qty), rejected = codecs.enter_decoder.decode(
+            pending, buf, i, k, stride, user.sid, user.accounts[0], user.firm_keys,
+            user.firm_accounts, user.max_userref)
+        if rejected:
+            self._gateway_rejects(user, codecs, *zip(*rejected))
+        if len(refs):
+            user.terms.update(zip(refs.tolist(), zip(instr.tolist(), ticks.tolist(),
+                                                     qty.tolist())))
 
     def _replace(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
         m = codecs.replace.struct.unpack_from(body)

@@ -9,13 +9,13 @@ import struct
 
 import numpy as np
 
-from ordex.core.commands import Tif
+from ordex.core.commands import CommandKind, Flag, OrdType, Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import TERMINAL as _TERMINAL_STATES
-from ordex.ext.ouch_in import ECHO_DTYPE  # noqa: F401 - the gateway's name for it
+from ordex.core.reasons import Reason
+from ordex.ext.ouch_in import ECHO_DTYPE, EnterDecoder  # noqa: F401 - ECHO_DTYPE: the gateway's name
 from ordex.ext.ouch_out import (ACCEPTED, CANCEL_REJECT, CANCELED, EXECUTED, REJECTED, REPLACED,
                                 OuchReplies)
-from ordex.core.reasons import Reason
 from ordex.gateway.binary import schema
 from ordex.gateway.binary.wire import MAX_U32, WireInstruments
 
@@ -91,20 +91,6 @@ PROTECTION_CLORDID = b"mm-protection"
 APPENDAGE_FIRM, APPENDAGE_MAX_FLOOR, APPENDAGE_PRICE_TYPE, APPENDAGE_POST_ONLY = 2, 5, 6, 12
 
 
-_DIGITS4 = np.frombuffer(b"".join(b"%04d" % i for i in range(10000)),
-                         dtype=np.uint8).reshape(10000, 4)
-
-
-def digits10(refs: np.ndarray) -> np.ndarray:
-    """UserRefNums (u32) as 10 ASCII digits each (an S10 array), four digits at a time."""
-    r = np.asarray(refs, dtype=np.int64)
-    out = np.empty((len(r), 10), dtype=np.uint8)
-    out[:, 6:] = _DIGITS4[r % 10000]
-    out[:, 2:6] = _DIGITS4[(r // 10000) % 10000]
-    out[:, :2] = _DIGITS4[r // 100_000_000][:, 2:]
-    return out.view("S10").reshape(-1)
-
-
 def userrefs(clordids: np.ndarray) -> np.ndarray:
     """The UserRefNum in the first 10 bytes of engine ClOrdIDs (-1 where they are not digits)."""
     raw = np.ascontiguousarray(clordids).view(np.uint8).reshape(len(clordids), -1)[:, :10]
@@ -142,7 +128,13 @@ class _Codecs:
         self.entry = schema.layout("group", "client", "QuoteEntry", dialect)
         self.mass_cancel = lay("client", "MassCancel")
         self.sizes = schema.inbound_sizes(dialect)
-        self._enter_in: dict[int, np.dtype] = {}
+        self.enter_decoder = EnterDecoder(
+            schema.framed_dtype("ouch", "client", "EnterOrder", dialect), wire.by_symbol,
+            wire.pstep, SIDE_IN, TIF_IN, DISPLAY_OK, _REJ,
+            {"NEW_ORDER": CommandKind.NEW_ORDER, "LIMIT": OrdType.LIMIT,
+             "POST_ONLY": Flag.POST_ONLY, "SRC_ENTER": SRC_ENTER[0], "FIRM": APPENDAGE_FIRM,
+             "MAX_FLOOR": APPENDAGE_MAX_FLOOR, "PRICE_TYPE": APPENDAGE_PRICE_TYPE,
+             "POST_ONLY_TAG": APPENDAGE_POST_ONLY})
         self.out = {m: lay("server", name) for m, name in (
             (M_ACCEPTED, "OrderAccepted"), (M_REPLACED, "OrderReplaced"),
             (M_CANCELED, "OrderCanceled"), (M_EXECUTED, "OrderExecuted"),
@@ -168,19 +160,6 @@ class _Codecs:
         self._exe = _framed(self.out[M_EXECUTED])
         self.sym_list = [bytes(x) for x in self.symbols]
         self.pstep_list = wire.pstep.tolist()
-
-    def enter_in(self, stride: int) -> np.dtype:
-        """An Enter Order packet of `stride` bytes (length, 'U', message, appendage) as a record
-        whose fixed fields are named as in the schema."""
-        dt = self._enter_in.get(stride)
-        if dt is None:
-            base = schema.framed_dtype("ouch", "client", "EnterOrder", self.dialect)
-            dt = np.dtype({"names": list(base.names),
-                           "formats": [base.fields[n][0] for n in base.names],
-                           "offsets": [base.fields[n][1] for n in base.names],
-                           "itemsize": stride})
-            self._enter_in[stride] = dt
-        return dt
 
     @staticmethod
     def _packet(framed, *values) -> bytes:

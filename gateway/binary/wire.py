@@ -67,12 +67,6 @@ class WireInstruments:
         """The symbols as an S<width> array (space-padded), indexed by instrument id."""
         return np.array([s.rstrip(b" ").ljust(width) for s in self.symbol], dtype=f"S{width}")
 
-    def lookup_many(self, symbols: np.ndarray) -> np.ndarray:
-        """Instrument ids of an array of wire symbols (-1 unknown), one dict lookup per distinct."""
-        uniq, inverse = np.unique(symbols, return_inverse=True)
-        ids = np.array([self.lookup(bytes(u)) for u in uniq], dtype=np.int64)
-        return ids[inverse.reshape(-1)]
-
 
 class FeedClock:
     """Nanoseconds since local midnight in one time zone, with the day's bounds cached."""

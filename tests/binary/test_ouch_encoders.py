@@ -1,5 +1,6 @@
-"""The OUCH replies are built two ways -- with numpy for batches, with struct one event at a time
-for a few -- and must agree byte for byte.  A mixed flow runs through the gateway; every batch of
+"""The OUCH replies are built two ways -- in C (ext/ouch_out) for batches, with struct one event at
+a time for a few -- and must agree byte for byte; Enter Orders decoded in C agree with a plain
+Python reading of them.  A mixed flow runs through the gateway; every batch of
 events it handles is replayed through both encoders from the same starting state, and the bytes
 and the state they leave behind are compared."""
 import copy
@@ -76,9 +77,74 @@ def test_numpy_and_struct_replies_agree(tmp_path):
         assert results[0] == results[1], (name, ev)
 
 
-def test_one_enter_order_is_read_like_a_run_of_them(tmp_path):
-    """_enter_order (struct, one message) and _enter_orders (numpy, a run) make the same rows,
-    echo records and gateway rejects, valid or not."""
+def packets_after_ts(data: bytes) -> list[bytes]:
+    """Sequenced packets without their length, type and timestamp (the time the test ran)."""
+    out, i = [], 0
+    while i < len(data):
+        end = i + 2 + int.from_bytes(data[i:i + 2], "big")
+        out.append(data[i + 12:end])
+        i = end
+    return out
+
+
+def reference_enter_order(app, user, codecs, pending, buf: bytes) -> None:
+    """An independent reading of one Enter Order packet (struct, plain Python): the checks in the
+    documented order, then a row through CommandBatch.command or a gateway reject."""
+    import struct as _struct
+
+    from ordex.core.commands import CommandKind, Flag, OrdType
+    from ordex.gateway.binary.ouch_codec import _REJ, DISPLAY_OK, SIDE_IN, SRC_ENTER, TIF_IN
+
+    (_, ref, side_c, qty, sym, price, tif_c, display_c, cap, ise, cross, clid,
+     applen) = codecs.enter.struct.unpack_from(buf, 3)
+    room = len(buf) - 3 - codecs.enter.size
+    account, display, flags = user.accounts[0], 0, 0
+    instr = app.wire.lookup(sym)
+    side, tif = SIDE_IN[side_c[0]], TIF_IN[tif_c[0]]
+    step = int(app.wire.pstep[instr]) if instr >= 0 else 1
+    problem = None
+    if ref <= user.max_userref:
+        problem = "DUPLICATE_USERREFNUM"
+    else:
+        user.max_userref = ref
+    checks = ((instr < 0, "INVALID_SYMBOL"), (side == 0, "INVALID_SIDE"),
+              (tif == 255 or not DISPLAY_OK[display_c[0]], "PROCESSING_ERROR"),
+              (price <= 0 or price % step, "INVALID_PRICE"), (qty <= 0, "INVALID_QUANTITY"),
+              (applen != room, "PROCESSING_ERROR"))
+    for bad, name in checks:
+        if problem is None and bad:
+            problem = name
+    data, i = buf[3 + codecs.enter.size:], 0
+    while problem is None and i < len(data):
+        length = data[i]
+        if length < 1 or i + 1 + length > len(data):
+            problem = "PROCESSING_ERROR"
+            break
+        tag, value = data[i + 1], data[i + 2:i + 1 + length]
+        if tag == 2 and len(value) == 4 and value.strip(b" ") and value != b"????":
+            account = user.firms.get(value.upper())
+            if account is None:
+                problem = "FIRM_NOT_AUTHORIZED"
+        elif tag == 5 and len(value) == 4:
+            display = int.from_bytes(value, "big")
+        elif tag == 6 and len(value) == 1 and value != b"L":
+            problem = "PROCESSING_ERROR"
+        elif tag == 12 and len(value) == 1 and value in (b"P", b"Y"):
+            flags |= Flag.POST_ONLY
+        i += 1 + length
+    if problem is not None:
+        app._gateway_rejects(user, codecs, (ref,), (_REJ[problem],), (clid,))
+        return
+    pending.command(CommandKind.NEW_ORDER, user.sid, account=account, instrument=instr,
+                    side=side, ord_type=OrdType.LIMIT, tif=tif, price=price // step, qty=qty,
+                    display=display, flags=flags, clordid=b"%010d" % ref, src=SRC_ENTER,
+                    client_clordid=clid, capacity=cap, ise=ise, cross=cross, shown=display_c)
+    user.terms[ref] = (instr, price // step, qty)
+
+
+def test_enter_orders_agree_with_a_plain_python_reading(tmp_path):
+    """The C decoder (ext/ouch_in, one packet or a run of them) makes the same rows, echo records,
+    gateway rejects, live terms and UserRefNum floor as reference_enter_order, valid or not."""
     from ordex.gateway.binary import ouch as ouch_mod
     from ordex.gateway.client import OuchClient
 
@@ -108,25 +174,35 @@ def test_one_enter_order_is_read_like_a_run_of_them(tmp_path):
                 pkt = pkt[:-2] + b"\x00\x07" if not app_bytes else pkt
             packets.append(pkt)
         outs = []
-        for one in (True, False):
+        for mode in ("reference", "one", "run"):
             u = copy.copy(user)
             u.terms, u.max_userref = {}, 0
             emitted = []
             app._emit = lambda usr, data, count, emitted=emitted: emitted.append(data)
             pending = ouch_mod._Pending()
-            for pkt in packets:
-                stride = len(pkt)
-                if one:
-                    app._enter_order(u, codecs, pending, pkt, 0, stride)
+            if mode == "run":                   # packets of one length back to back: one call
+                k = 0
+                while k < len(packets):
+                    same = k
+                    while same < len(packets) and len(packets[same]) == len(packets[k]):
+                        same += 1
+                    app._enter_orders(u, codecs, pending, b"".join(packets[k:same]), 0,
+                                      same - k, len(packets[k]))
+                    k = same
+            for pkt in packets if mode != "run" else ():
+                if mode == "reference":
+                    reference_enter_order(app, u, codecs, pending, pkt)
                 else:
-                    app._enter_orders(u, codecs, pending, pkt, 0, 1, stride)
+                    app._enter_orders(u, codecs, pending, pkt, 0, 1, len(pkt))
             built_rows, built_echo = pending.build()
             rows = [r.tobytes() for r in built_rows]
             echo = [e.tobytes() for e in built_echo]
-            outs.append((rows, echo, [e[20:] for e in emitted], dict(u.terms), u.max_userref))
+            outs.append((rows, echo, packets_after_ts(b"".join(emitted)), dict(u.terms),
+                         u.max_userref))
         await server.stop()
         return outs
 
-    one, run_ = run("uvloop", main())
-    assert one == run_
-    assert len(one[0]) > 50 and len(one[2]) > 50      # both accepted and refused orders
+    ref, one, run_ = run("uvloop", main())
+    assert one == ref
+    assert run_ == ref
+    assert len(ref[0]) > 50 and len(ref[2]) > 50      # both accepted and refused orders
