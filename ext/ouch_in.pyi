@@ -15,6 +15,23 @@ CommandBatch()
     add(rows, echo) -> index of the first: arrays (COMMAND_DTYPE, ECHO_DTYPE) of one length.
     build() -> (rows, echo): copies as arrays; padding bytes are zero (the journal stores them).
     count / len(): commands so far.
+
+EnterDecoder(dt, by_symbol, pstep, side_in, tif_in, display_ok, reject, codes)
+    One dialect's Enter Order (dt: schema.framed_dtype of the client's EnterOrder; field widths
+    checked), the instruments (stripped symbol -> id, wire price units per tick), the code tables
+    of ouch_codec (SIDE_IN, TIF_IN, DISPLAY_OK, reject codes by name) and the engine / appendage
+    codes by name (NEW_ORDER, LIMIT, POST_ONLY, SRC_ENTER, FIRM, MAX_FLOOR, PRICE_TYPE,
+    POST_ONLY_TAG).
+    decode(batch, buf, offset, k, stride, session, account, firms, firm_accounts, max_userref)
+        -> (max_userref, (refs, instrument, ticks, qty), [(UserRefNum, reject code, ClOrdID)])
+        k packets of stride bytes at buf[offset:] (length, 'U', Enter Order, appendage).  Checks,
+        the first failing wins: UserRefNum above the last one (the floor rises with every
+        message, refused or not), known symbol, side, time in force and Display, price > 0 on
+        the instrument's grid, quantity > 0, appendage length = the bytes after the message,
+        then the appendage (Firm -> one of firms (4 bytes each, upper case; blank or "????": the
+        default account), MaxFloor -> display, PriceType must be L, PostOnly P/Y -> flag;
+        malformed: PROCESSING_ERROR).  Valid ones become rows in the batch (price in ticks,
+        ClOrdID the UserRefNum as 10 digits, echo src SRC_ENTER), in message order.
 """
 import numpy as np
 
@@ -31,3 +48,11 @@ class CommandBatch:
     def add(self, rows: np.ndarray, echo: np.ndarray) -> int: ...
     def build(self) -> tuple[np.ndarray, np.ndarray]: ...
     def __len__(self) -> int: ...
+
+class EnterDecoder:
+    def __init__(self, dt: np.dtype, by_symbol: dict[bytes, int], pstep: np.ndarray,
+                 side_in: np.ndarray, tif_in: np.ndarray, display_ok: np.ndarray,
+                 reject: dict[str, int], codes: dict[str, int]) -> None: ...
+    def decode(self, batch: CommandBatch, buf: bytes, offset: int, k: int, stride: int,
+               session: int, account: int, firms: bytes, firm_accounts: list[int],
+               max_userref: int) -> tuple[int, tuple[np.ndarray, ...], list[tuple[int, int, bytes]]]: ...

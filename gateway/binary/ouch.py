@@ -10,10 +10,11 @@ forever, so the UserRefNum of any event is its ClOrdID's first 10 digits -- afte
 Batches.  Everything one read from a connection yields becomes one submit(): the sequencer stamps
 and journals the rows and the engine applies them back to back on the loop thread, so nothing
 interleaves with a mass quote's rows (the cancels of the previous quote sides and the new sides):
-a mass quote is atomic.  Runs of Enter Orders are decoded and translated with numpy, not message
-by message.  Replies the engine produces come back through the server's durable-event channel and
-are encoded per batch, again with numpy; a reply the gateway gives itself (a field it cannot map,
-a UserRefNum out of order) is not journaled and goes out at once.
+a mass quote is atomic.  The batch's rows are built in C (ext/ouch_in), and runs of Enter Orders
+are decoded and checked there as a whole.  Replies the engine produces come back through the
+server's durable-event channel and are written per batch in C (ext/ouch_out); a reply the gateway
+gives itself (a field it cannot map, a UserRefNum out of order) is not journaled and goes out at
+once.
 
 Every sequenced message is appended to the user's store (replay after reconnect or restart) before
 it is written to the socket; while a user is disconnected, messages are only stored.
