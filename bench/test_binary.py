@@ -12,7 +12,6 @@
 End-to-end figures over sockets: `ordex perf binary`.
 """
 import asyncio
-import copy
 import tempfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Tif
 from ordex.ext.engine import Engine
+from ordex.ext.ouch_in import OrderTerms
 from ordex.gateway import config as config_mod
 from ordex.gateway.binary import ouch as ouch_mod
 from ordex.gateway.binary.itch_feed import ItchFeed
@@ -83,7 +83,7 @@ def test_enter_orders_run(benchmark, ctx):
     codecs = app.codecs["nasdaq"]
 
     def run():
-        user.max_userref, user.terms = 0, {}
+        user.max_userref, user.terms = 0, OrderTerms()
         pending = ouch_mod._Pending()
         app._enter_orders(user, codecs, pending, data, 0, N, stride)
         return pending.count
@@ -97,7 +97,7 @@ def test_enter_order_one(benchmark, ctx):
     codecs = app.codecs["nasdaq"]
 
     def run():
-        user.max_userref, user.terms = 0, {}
+        user.max_userref, user.terms = 0, OrderTerms()
         pending = ouch_mod._Pending()
         app._enter_orders(user, codecs, pending, packet, 0, 1, len(packet))
         return pending.count
@@ -107,10 +107,10 @@ def test_enter_order_one(benchmark, ctx):
 
 def test_replies_numpy(benchmark, ctx):
     app, _, user, events, _ = ctx
-    state = copy.deepcopy(user.terms)
+    state = user.terms.copy()
 
     def run():
-        user.terms = dict(state)
+        user.terms = state.copy()
         return app._replies_numpy(user, events)[1]
 
     assert benchmark(run) == len(events)

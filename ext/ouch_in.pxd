@@ -1,7 +1,8 @@
 # OUCH order entry's batch of engine commands (gateway/binary/ouch.py).  Behaviour: ouch_in.pyi.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 from ordex.ext.engine cimport ECommand
+from ordex.ext.idmap cimport IdMap
 
 
 ctypedef packed struct Echo:          # ouch_codec.ECHO_DTYPE: what the client sent, echoed back
@@ -20,3 +21,22 @@ cdef class CommandBatch:
     cdef Py_ssize_t n, cap
 
     cdef int reserve(self, Py_ssize_t more) except -1
+
+
+ctypedef struct Term:                 # a live order's terms, by UserRefNum
+    int64_t ref
+    int64_t instrument
+    int64_t price
+    int64_t qty
+
+
+cdef class OrderTerms:
+    cdef IdMap index                  # UserRefNum -> slot
+    cdef Term* slots
+    cdef int32_t* next_free
+    cdef int32_t capacity, free_head
+    cdef int64_t count
+
+    cdef int grow(self) except -1
+    cdef int put(self, int64_t ref, int64_t instrument, int64_t price, int64_t qty) except -1
+    cdef bint drop(self, int64_t ref) noexcept

@@ -5,6 +5,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 from ordex.ext.engine cimport CLORDID_LEN, ECommand
+from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
 
 import numpy as np
 
@@ -355,3 +356,146 @@ cdef class EnterDecoder:
             batch.n += 1
             kept += 1
         return max_userref, (refs[:kept], insts[:kept], ticks[:kept], qtys[:kept]), rejected
+
+
+# -- live orders' terms ------------------------------------------------------------------------
+cdef class OrderTerms:
+    """UserRefNum -> (instrument, price in ticks, quantity) of a user's live orders, in C memory
+    (one entry per live order: the gateway's largest per-order cost as a dict)."""
+
+    def __cinit__(self):
+        self.slots = NULL
+        self.next_free = NULL
+        self.capacity = 0
+        self.free_head = -1
+        self.count = 0
+        idmap_init(&self.index, 1024)
+        self.grow()
+
+    def __dealloc__(self):
+        idmap_free(&self.index)
+        PyMem_Free(self.slots)
+        PyMem_Free(self.next_free)
+
+    cdef int grow(self) except -1:
+        cdef int32_t old = self.capacity, cap = max(2 * self.capacity, 1024), i
+        slots = <Term*>PyMem_Realloc(self.slots, cap * sizeof(Term))
+        if slots == NULL:
+            raise MemoryError()
+        self.slots = slots
+        nxt = <int32_t*>PyMem_Realloc(self.next_free, cap * sizeof(int32_t))
+        if nxt == NULL:
+            raise MemoryError()
+        self.next_free = nxt
+        for i in range(cap - 1, old - 1, -1):
+            self.next_free[i] = self.free_head
+            self.free_head = i
+            self.slots[i].ref = -1
+        self.capacity = cap
+        if cap > 1024:                    # the index is sized for the slots it maps
+            idmap_free(&self.index)
+            idmap_init(&self.index, cap)
+            for i in range(old):
+                if self.slots[i].ref != -1:
+                    idmap_put(&self.index, self.slots[i].ref, i)
+        return 0
+
+    cdef int put(self, int64_t ref, int64_t instrument, int64_t price, int64_t qty) except -1:
+        cdef int32_t s = idmap_find(&self.index, ref)
+        if s == -1:
+            if self.free_head == -1:
+                self.grow()
+            s = self.free_head
+            self.free_head = self.next_free[s]
+            idmap_put(&self.index, ref, s)
+            self.count += 1
+        self.slots[s].ref, self.slots[s].instrument = ref, instrument
+        self.slots[s].price, self.slots[s].qty = price, qty
+        return 0
+
+    cdef bint drop(self, int64_t ref) noexcept:
+        cdef int32_t s = idmap_find(&self.index, ref)
+        if s == -1:
+            return False
+        idmap_del(&self.index, ref)
+        self.slots[s].ref = -1
+        self.next_free[s] = self.free_head
+        self.free_head = s
+        self.count -= 1
+        return True
+
+    def __len__(self):
+        return self.count
+
+    def __contains__(self, int64_t ref):
+        return idmap_find(&self.index, ref) != -1
+
+    def get(self, int64_t ref, default=None):
+        cdef int32_t s = idmap_find(&self.index, ref)
+        if s == -1:
+            return default
+        return (self.slots[s].instrument, self.slots[s].price, self.slots[s].qty)
+
+    def __getitem__(self, int64_t ref):
+        got = self.get(ref)
+        if got is None:
+            raise KeyError(ref)
+        return got
+
+    def __setitem__(self, int64_t ref, tuple terms):
+        self.put(ref, terms[0], terms[1], terms[2])
+
+    def pop(self, int64_t ref, default=None):
+        got = self.get(ref, default)
+        self.drop(ref)
+        return got
+
+    def put_many(self, refs, instrument, price, qty) -> None:
+        cdef const int64_t[::1] r = np.ascontiguousarray(refs, dtype=np.int64)
+        cdef const int64_t[::1] i = np.ascontiguousarray(instrument, dtype=np.int64)
+        cdef const int64_t[::1] p = np.ascontiguousarray(price, dtype=np.int64)
+        cdef const int64_t[::1] q = np.ascontiguousarray(qty, dtype=np.int64)
+        if not r.shape[0] == i.shape[0] == p.shape[0] == q.shape[0]:
+            raise ValueError("put_many: arrays of one length")
+        cdef Py_ssize_t k
+        for k in range(r.shape[0]):
+            self.put(r[k], i[k], p[k], q[k])
+
+    def pop_many(self, refs) -> None:
+        cdef const int64_t[::1] r = np.ascontiguousarray(refs, dtype=np.int64)
+        cdef Py_ssize_t k
+        for k in range(r.shape[0]):
+            self.drop(r[k])
+
+    def keys(self) -> list:
+        return [self.slots[s].ref for s in range(self.capacity) if self.slots[s].ref != -1]
+
+    def items(self) -> list:
+        return [(self.slots[s].ref, (self.slots[s].instrument, self.slots[s].price,
+                                     self.slots[s].qty))
+                for s in range(self.capacity) if self.slots[s].ref != -1]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __eq__(self, other):
+        if isinstance(other, OrderTerms):
+            return dict(self.items()) == dict(other.items())
+        if isinstance(other, dict):
+            return dict(self.items()) == other
+        return NotImplemented
+
+    def copy(self) -> OrderTerms:
+        out = OrderTerms()
+        for ref, t in self.items():
+            out.put(ref, t[0], t[1], t[2])
+        return out
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __repr__(self):
+        return f"OrderTerms({dict(self.items())!r})"

@@ -29,7 +29,7 @@ import numpy as np
 
 from ordex.core.commands import CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
-from ordex.ext.ouch_in import CommandBatch
+from ordex.ext.ouch_in import CommandBatch, OrderTerms
 from ordex.gateway.binary import schema, soup
 from ordex.gateway.binary.ouch_codec import (
     COD_CLORDID, DISPLAY_OK, PROTECTION_CLORDID, SMALL_BATCH, SRC_CANCEL, SRC_ENTER, SRC_MASS,
@@ -65,7 +65,7 @@ class User:
         self.conn: soup.SoupConnection | None = None
         self.replaying = False
         self.max_userref = store.max_userref
-        self.terms: dict[int, tuple[int, int, int]] = {}   # live userref -> (instrument, price, qty)
+        self.terms = OrderTerms()             # live userref -> (instrument, price, qty), in C
         self.quotes: dict[tuple[int, int], int] = {}        # (instrument, side) -> quote userref
         self.quote_of: dict[int, tuple[int, int]] = {}
         self.echo: collections.deque[tuple[int, np.ndarray]] = collections.deque()
@@ -294,8 +294,7 @@ class OuchGateway(Replies):
         if rejected:
             self._gateway_rejects(user, codecs, *zip(*rejected))
         if len(refs):
-            user.terms.update(zip(refs.tolist(), zip(instr.tolist(), ticks.tolist(),
-                                                     qty.tolist())))
+            user.terms.put_many(refs, instr, ticks, qty)
 
     def _replace(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
         m = codecs.replace.struct.unpack_from(body)

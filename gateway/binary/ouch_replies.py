@@ -158,12 +158,10 @@ class Replies:
         state = ev["state"]
         order_event = ((kind == EventKind.TRADE) | (kind == EventKind.CANCELLED)
                        | (kind == EventKind.EXPIRED) | (kind == EventKind.REJECTED))
-        ended = refs[np.flatnonzero(order_event & TERMINAL[state])].tolist()
-        pop = user.terms.pop
-        for ref in ended:
-            pop(ref, None)
+        ended = refs[np.flatnonzero(order_event & TERMINAL[state])]
+        user.terms.pop_many(ended)
         if user.quote_of:
-            for ref in ended:
+            for ref in ended.tolist():
                 pos = user.quote_of.pop(ref, None)
                 if pos is not None and user.quotes.get(pos) == ref:
                     del user.quotes[pos]

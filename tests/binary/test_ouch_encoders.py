@@ -8,6 +8,8 @@ import random
 
 import numpy as np
 
+from ordex.ext.ouch_in import OrderTerms
+
 from binary_helpers import binary_config, ouch, run, settle, start
 
 STATE = ("terms", "quotes", "quote_of", "echo", "mass_cancels", "quote_acks")
@@ -176,7 +178,7 @@ def test_enter_orders_agree_with_a_plain_python_reading(tmp_path):
         outs = []
         for mode in ("reference", "one", "run"):
             u = copy.copy(user)
-            u.terms, u.max_userref = {}, 0
+            u.terms, u.max_userref = OrderTerms(), 0
             emitted = []
             app._emit = lambda usr, data, count, emitted=emitted: emitted.append(data)
             pending = ouch_mod._Pending()

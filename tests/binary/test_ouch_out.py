@@ -60,3 +60,33 @@ def test_arrays_that_do_not_line_up_are_refused():
         enc.encode(np.zeros(3, np.int64), msg, np.zeros(3, np.int64), echo, np.zeros(3, np.int64))
     data, ends, count = enc.encode(ev, msg, np.arange(3), echo, np.zeros(3, np.int64))
     assert count == 3 and ends.tolist() == [len(data) // 3 * k for k in (1, 2, 3)]
+
+
+def test_order_terms_behave_like_the_dict_they_replace():
+    import copy
+    import random
+
+    from ordex.ext.ouch_in import OrderTerms
+    rnd = random.Random(5)
+    terms, model = OrderTerms(), {}
+    for step in range(30_000):                  # beyond the first capacity: growth and rehash
+        ref = rnd.randrange(1, 8000)
+        op = rnd.random()
+        if op < 0.5:
+            value = (rnd.randrange(3), rnd.randrange(100), rnd.randrange(1, 9))
+            terms[ref] = value
+            model[ref] = value
+        elif op < 0.8:
+            assert terms.pop(ref, None) == model.pop(ref, None)
+        else:
+            assert terms.get(ref) == model.get(ref) and (ref in terms) == (ref in model)
+    assert len(terms) == len(model) and dict(terms) == model and terms == model
+    refs = np.array(sorted(model)[::2], dtype=np.int64)
+    terms.pop_many(np.concatenate([refs, [-1, 10**9]]))
+    for r in refs.tolist():
+        del model[r]
+    terms.put_many([1, 2], [0, 0], [5, 6], [7, 8])
+    model.update({1: (0, 5, 7), 2: (0, 6, 8)})
+    assert terms == model and copy.deepcopy(terms) == model
+    with pytest.raises(KeyError):
+        terms[10**9]
