@@ -20,8 +20,8 @@ class Replies:
     """Mixed into OuchGateway (which provides codecs and clock)."""
 
     def _replies_numpy(self, user, ev: np.ndarray) -> tuple[bytes, int, list[int]]:
-        """The replies to a batch of events, encoded with numpy (the same replies, byte for
-        byte, as _replies_each, which is cheaper for a few events)."""
+        """The replies to a batch of events (in sequence order): numpy picks each reply, C writes
+        them (the same replies, byte for byte, as _replies_each, cheaper for a few events)."""
         codecs = self.codecs[user.dialect]
         n = len(ev)
         kind = ev["kind"]
@@ -30,10 +30,14 @@ class Replies:
         echo["src"], echo["clordid"], echo["display"] = b" ", b" " * 14, b"Y"
         echo["capacity"], echo["ise"], echo["cross"] = b"A", b"N", b"N"
         seq = ev["seq"]
-        for first, rec in user.echo:
-            hit = (seq >= first) & (seq < first + len(rec))
-            if hit.any():
-                echo[hit] = rec[seq[hit] - first]
+        lo, hi = int(seq[0]), int(seq[-1])
+        for first, rec in user.echo:       # both in sequence order: only the batches overlapping
+            if first > hi:
+                break
+            if first + len(rec) <= lo:
+                continue
+            a, b = np.searchsorted(seq, (first, first + len(rec))).tolist()
+            echo[a:b] = rec[seq[a:b] - first]
         src = echo["src"]
         follow_ups: list[int] = []
         msg = np.zeros(n, dtype=np.uint8)           # which reply each event gets (0: none)
