@@ -23,6 +23,9 @@ Book event -> ITCH:
     CANCELLED    Order Delete if the order was displayed (an IOC remainder never was)
     REDUCED      Order Cancel for the displayed quantity taken off (reserve goes first)
     REPLACED     the order leaves its level: Order Replace if it rests again at once, else Delete
+Engine event -> ITCH: STATUS_CHANGED -> Stock Trading Action ('H'), state T when open, H when
+halted or closed, sent before the same batch's book messages (a close: before its deletes).  The
+snapshot's trading actions show the status as published (the view, not the engine's latest).
 Sequence numbers are per connection: a subscriber that logs in again gets a fresh snapshot from
 sequence number 1 (there is no replay of the feed).
 
@@ -37,6 +40,7 @@ import time
 
 import numpy as np
 
+from ordex.core.events import EventKind
 from ordex.ext.itch_out import ItchEncoder
 from ordex.gateway.binary import schema, soup
 from ordex.gateway.binary.wire import MAX_U32, FeedClock, WireInstruments
@@ -46,6 +50,7 @@ log = logging.getLogger("ordex.binary.itch")
 
 SYNTHETIC_REF = 1 << 48          # references for orders that re-enter the book
 SNAPSHOT_SLICE = 8192            # orders per snapshot write
+_STATUS_CHANGED = bytes([EventKind.STATUS_CHANGED])     # EVENT_DTYPE kind is one byte
 
 
 def _framed(name: str) -> tuple[struct.Struct, int]:
@@ -97,14 +102,22 @@ class ItchFeed:
         self._max_buffer = settings.max_buffer_bytes
         self._stock = self._stock_names()
         self._ok = self.wire.ok.tolist()
+        self._status = [0] * self.wire.count  # trading status as published, per instrument
+        self._load_status(server.engine)
         server.subscribe(self._on_engine)
         server.subscribe_book(self._on_book)
+
+    def _load_status(self, engine) -> None:
+        for inst in range(self.wire.count):
+            if self._ok[inst]:
+                self._status[inst] = engine.instrument_status(inst)
 
     def _stock_names(self) -> list[bytes]:
         return [bytes(s).ljust(8) for s in self.wire.symbol]
 
     def load_book(self, engine) -> None:
         """The published view starts as the engine's book after recovery (durable by then)."""
+        self._load_status(engine)
         rows = engine.book.resting_orders()
         self.orders.load(rows["id"], rows["instrument"], rows["side"], rows["price"],
                          rows["shown"])
@@ -155,7 +168,7 @@ class ItchFeed:
             head.append(_DIR.pack(L_DIR, b"S", b"R", inst + 1, 0, ts6, stock, b" ", b" ",
                                   int(min(self.wire.lot[inst], MAX_U32)), b"N", b" ", b"  ",
                                   b"P", b" ", b" ", b" ", b" ", 0, b"N"))
-            state = b"T" if self.server.engine.instrument_status(inst) == 0 else b"H"
+            state = b"T" if self._status[inst] == 0 else b"H"
             head.append(_ACT.pack(L_ACT, b"S", b"H", inst + 1, 0, ts6, stock, state, b" ", b"    "))
         head.append(_SYS.pack(L_SYS, b"S", b"S", 0, 0, ts6, b"Q"))
         return head
@@ -217,6 +230,26 @@ class ItchFeed:
     # -- live -------------------------------------------------------------------------------------
     def _on_engine(self, events: np.ndarray) -> None:
         self._ts = self.clock.since_midnight(int(events["ts_ns"][-1]))
+        if _STATUS_CHANGED in events["kind"].tobytes():      # the cheap test (every batch)
+            self._publish_status(events[events["kind"] == EventKind.STATUS_CHANGED])
+
+    def _publish_status(self, changes: np.ndarray) -> None:
+        """Stock Trading Action per durable STATUS_CHANGED, before the batch's book messages."""
+        ts6 = self._ts.to_bytes(6, "big")
+        msgs = []
+        for inst, status in zip(changes["instrument"].tolist(), changes["qty"].tolist()):
+            if not 0 <= inst < self.wire.count or not self._ok[inst]:
+                continue
+            self._status[inst] = status
+            msgs.append(_ACT.pack(L_ACT, b"S", b"H", inst + 1, 0, ts6, self._stock[inst],
+                                  b"T" if status == 0 else b"H", b" ", b"    "))
+        if not msgs:
+            return
+        self.version += 1                     # the snapshot's trading actions changed
+        data = b"".join(msgs)
+        self.published += len(msgs)
+        for sub in list(self.subscribers.values()):
+            self._write(sub, data, len(msgs))
 
     def _on_book(self, events: np.ndarray) -> None:
         self.version += 1

@@ -338,7 +338,9 @@ ITCH: tuple[Message, ...] = (
     Message("StockTradingAction", "itch", "server", b"H", (
         _LOCATE, _TRACKING, _TS_ITCH, F("Stock", alpha(8)),
         F("TradingState", CHAR, codes="TradingState"), F("Reserved", CHAR),
-        F("Reason", alpha(4))), "the instrument's configured status at subscription"),
+        F("Reason", alpha(4))),
+        "the instrument's trading status (T open, H halted or closed): in the snapshot, and live "
+        "whenever it changes (an operator's halt / resume / close, trading hours)"),
     Message("AddOrder", "itch", "server", b"A", (
         _LOCATE, _TRACKING, _TS_ITCH, F("OrderReferenceNumber", U64),
         F("BuySellIndicator", CHAR, codes="BuySell"), F("Shares", U32, "displayed quantity"),
