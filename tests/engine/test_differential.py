@@ -4,8 +4,8 @@ After every command: the same event tuples, the same state(), the same unrealize
 default mark for every account and instrument, and check_invariants() passes on both.
 
 Commands are drawn one at a time so that cancels, replaces, links and status requests mostly name
-orders that exist; operators change risk limits (SET_LIMIT, some refused), disconnect sessions and
-name target sessions for kill switches and mass cancels (read from the reference engine, which is in the same state).  Every command
+orders that exist; operators change risk limits (SET_LIMIT, some refused), disconnect sessions,
+purge ClOrdIDs (PURGE_CLORDIDS, some refused) and name target sessions for kill switches and mass cancels (read from the reference engine, which is in the same state).  Every command
 kind appears, with several sessions (one throttled, the admin session, an unknown one), accounts
 (one that may short, one with a position limit and few instruments) and instruments (fees, a
 collar, a coarse tick and lot, fractional quantities); roughly one command in ten carries
@@ -222,7 +222,7 @@ class Stream:
     def command(self):
         kind = self.pick(["new"] * 16 + ["cancel"] * 3 + ["replace"] * 4 + ["reference"] * 2
                          + ["status"] * 2 + ["mass", "kill", "timer", "request", "unknown",
-                                             "limit", "disconnect"])
+                                             "limit", "disconnect", "purge"])
         if kind == "new":
             f = self.new_order()
         elif kind == "cancel":
@@ -250,6 +250,9 @@ class Stream:
         elif kind == "disconnect":
             f = dict(kind=CommandKind.DISCONNECT, session=self.pick([ADMIN] * 4 + [0, 5]),
                      target_session=self.target_session(none=1), clordid=f"d{self.seq}")
+        elif kind == "purge":
+            f = dict(kind=CommandKind.PURGE_CLORDIDS, session=self.pick([ADMIN] * 4 + [0, 5]),
+                     clordid=f"p{self.seq}")
         elif kind == "timer":
             f = dict(kind=CommandKind.TIMER)
         elif kind == "request":
@@ -314,6 +317,7 @@ def run_stream(choose, integer, steps, max_orders=MAX_ORDERS):
         ref.check_invariants()
         cmp.check_invariants()
     assert ref.state_hash() == cmp.state_hash()
+    assert ref.clordids() == cmp.clordids()          # state() holds only their number
     return history
 
 
