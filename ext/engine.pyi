@@ -143,8 +143,9 @@ PURGE_CLORDIDS (admin session only; else ADMIN_REJECTED NOT_ADMIN, nothing chang
     trading day for ClOrdID uniqueness.  Every recorded (session, clordid) whose order id is not a
     live or pending order is forgotten -- those of finished (filled, cancelled, expired, rejected)
     orders and of CANCEL/REPLACE that resolved nothing (order id 0) -- so the session may use it
-    again; every name of a live or pending order (its current clordid and the ones it had before
-    a REPLACE or a rejected CANCEL) keeps resolving and stays a duplicate.  A forgotten clordid
+    again; every name of a live or pending order (its current clordid, the ones it had before,
+    and those of rejected CANCEL/REPLACE commands that resolved to it) keeps resolving and stays a
+    duplicate.  A forgotten clordid
     used as orig_clordid is UNKNOWN_ORDER (no longer ORDER_DONE).  One CLORDIDS_PURGED event:
     session = the actor, qty = entries forgotten, leaves = entries kept, clordid from the command.
     Compiled engine: the kept entries are compacted and re-slotted in the same table, whose slot
