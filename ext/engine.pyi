@@ -145,8 +145,9 @@ PURGE_CLORDIDS (admin session only; else ADMIN_REJECTED NOT_ADMIN, nothing chang
     orders and of CANCEL/REPLACE that resolved nothing (order id 0) -- so the session may use it
     again; every name of a live or pending order (its current clordid, the ones it had before,
     and those of rejected CANCEL/REPLACE commands that resolved to it) keeps resolving and stays a
-    duplicate.  A forgotten clordid
-    used as orig_clordid is UNKNOWN_ORDER (no longer ORDER_DONE).  One CLORDIDS_PURGED event:
+    duplicate.  A forgotten clordid used as orig_clordid is UNKNOWN_ORDER (no longer ORDER_DONE).
+    Replaying a journal from before STATUS_CHANGED existed numbers exec ids after its first
+    status change differently (one more event per change).  One CLORDIDS_PURGED event:
     session = the actor, qty = entries forgotten, leaves = entries kept, clordid from the command.
     Compiled engine: the kept entries are compacted and re-slotted in the same table, whose slot
     array and key arena keep their capacity (memory is reused; clordid_stats() counts it), so a
