@@ -122,6 +122,8 @@ SET_STATUS: 0 open / 1 halted / 2 closed.  If that is not the instrument's statu
     the previous one, clordid from the command, order fields 0); the same status again emits
     nothing and changes nothing.  Closing (whether or not it was closed already) then expires every
     DAY order of the instrument, live or pending, in order-id order (EXPIRED, reason SESSION_CLOSE).
+    (A journal written before STATUS_CHANGED existed replays with exec ids shifted by one per
+    status change from its first one on.)
 REFERENCE_PRICE: stores (price, ts_ns) as the instrument's external reference.
 KILL_SWITCH: scope ACCOUNT or SESSION (the target, see above), flag ON sets it and cancels that
     account's / session's orders (reason KILL_SWITCH_CANCEL, order-id order); without ON it clears.
@@ -146,9 +148,8 @@ PURGE_CLORDIDS (admin session only; else ADMIN_REJECTED NOT_ADMIN, nothing chang
     again; every name of a live or pending order (its current clordid, the ones it had before,
     and those of rejected CANCEL/REPLACE commands that resolved to it) keeps resolving and stays a
     duplicate.  A forgotten clordid used as orig_clordid is UNKNOWN_ORDER (no longer ORDER_DONE).
-    Replaying a journal from before STATUS_CHANGED existed numbers exec ids after its first
-    status change differently (one more event per change).  One CLORDIDS_PURGED event:
-    session = the actor, qty = entries forgotten, leaves = entries kept, clordid from the command.
+    One CLORDIDS_PURGED event: session = the actor, qty = entries forgotten, leaves = entries
+    kept, clordid from the command.
     Compiled engine: the kept entries are compacted and re-slotted in the same table, whose slot
     array and key arena keep their capacity (memory is reused; clordid_stats() counts it), so a
     day no larger than the busiest before it never grows (rehashes) the table.
