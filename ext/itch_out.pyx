@@ -5,7 +5,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from ordex.ext.book cimport Event
+from ordex.ext.bigendian cimport put_be
+from ordex.ext.book cimport CANCELLED, FILL, REDUCED, REPLACED, REPLENISHED, RESTED, Event
 from ordex.ext.idmap cimport IdMap, idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
 
 import numpy as np
@@ -13,14 +14,6 @@ import numpy as np
 from ordex.ext.book import EVENT_DTYPE as BOOK_EVENT_DTYPE
 
 assert BOOK_EVENT_DTYPE.itemsize == sizeof(Event), "the book's EVENT_DTYPE must mirror struct Event"
-
-cdef enum:
-    RESTED = 1
-    FILL = 2
-    CANCELLED = 3
-    REDUCED = 4
-    REPLACED = 5
-    REPLENISHED = 6
 
 cdef int64_t MAX_U32 = 0xFFFFFFFF
 cdef const char* SIDES = b" BS"
@@ -61,28 +54,6 @@ cdef int layout_of(MsgLayout* m, object dt, bytes mtype) except -1:
     return 0
 
 
-cdef inline void be16(char* p, uint64_t v) noexcept:
-    p[0] = <char>(v >> 8)
-    p[1] = <char>v
-
-
-cdef inline void be32(char* p, uint64_t v) noexcept:
-    p[0] = <char>(v >> 24)
-    p[1] = <char>(v >> 16)
-    p[2] = <char>(v >> 8)
-    p[3] = <char>v
-
-
-cdef inline void be48(char* p, uint64_t v) noexcept:
-    be16(p, v >> 32)
-    be32(p + 2, v)
-
-
-cdef inline void be64(char* p, uint64_t v) noexcept:
-    be32(p, v >> 32)
-    be32(p + 4, v)
-
-
 cdef inline int64_t clip32(int64_t v) noexcept:
     return MAX_U32 if v > MAX_U32 else (0 if v < 0 else v)
 
@@ -90,12 +61,24 @@ cdef inline int64_t clip32(int64_t v) noexcept:
 cdef inline char* start(MsgLayout* m, char* p, uint16_t locate, int64_t ts) noexcept:
     """The common head of a packet: length, 'S', type, locate, tracking number 0, timestamp."""
     memset(p, 0, m.size)
-    be16(p, m.size - 2)
+    put_be(p, m.size - 2, 2)
     p[2] = 0x53                   # S: Sequenced Data
     p[3] = m.type
-    be16(p + m.locate, locate)
-    be48(p + m.timestamp, <uint64_t>ts)
+    put_be(p + m.locate, locate, 2)
+    put_be(p + m.timestamp, <uint64_t>ts, 6)
     return p
+
+
+cdef inline char* add_order(MsgLayout* m, char* p, uint16_t locate, int64_t ts, int64_t ref,
+                            char side, int64_t shares, const char* stock, int64_t price4) noexcept:
+    """An Add Order at p; returns the end of its packet."""
+    start(m, p, locate, ts)
+    put_be(p + m.ref, ref, 8)
+    p[m.side] = side
+    put_be(p + m.shares, clip32(shares), 4)
+    memcpy(p + m.stock, stock, 8)
+    put_be(p + m.price, <uint64_t>price4, 4)
+    return p + m.size
 
 
 cdef class ItchEncoder:
@@ -261,13 +244,8 @@ cdef class ItchEncoder:
         cdef Shown* o
         while s != -1:
             o = &self.slots[s]
-            start(m, p, o.locate, ts)
-            be64(p + m.ref, o.ref)
-            p[m.side] = o.side
-            be32(p + m.shares, clip32(o.shown))
-            memcpy(p + m.stock, self.stocks + 8 * (o.locate - 1), 8)
-            be32(p + m.price, <uint64_t>o.price4)
-            p += m.size
+            p = add_order(m, p, o.locate, ts, o.ref, o.side, o.shown,
+                          self.stocks + 8 * (o.locate - 1), o.price4)
             s = o.next
         return PyBytes_FromStringAndSize(self.out, p - self.out), self.count
 
@@ -304,7 +282,7 @@ cdef class ItchEncoder:
             if rep_oid != -1 and not (e[k].kind == RESTED and e[k].order_id == rep_oid):
                 m = &self.dele
                 start(m, p, rep_loc, ts)
-                be64(p + m.ref, rep_ref)
+                put_be(p + m.ref, rep_ref, 8)
                 p += m.size
                 count += 1
                 rep_oid = -1
@@ -315,17 +293,17 @@ cdef class ItchEncoder:
                     m = &self.trd
                     start(m, p, loc, ts)
                     p[m.side] = SIDES[3 - e[k].side if 1 <= e[k].side <= 2 else 0]
-                    be32(p + m.shares, clip32(e[k].qty))
+                    put_be(p + m.shares, clip32(e[k].qty), 4)
                     memcpy(p + m.stock, self.stocks + 8 * inst, 8)
-                    be32(p + m.price, <uint64_t>(e[k].price * self.pstep[inst]))
-                    be64(p + m.match, self.match)
+                    put_be(p + m.price, <uint64_t>(e[k].price * self.pstep[inst]), 4)
+                    put_be(p + m.match, self.match, 8)
                 else:
                     o = &self.slots[s]
                     m = &self.exe
                     start(m, p, loc, ts)
-                    be64(p + m.ref, o.ref)
-                    be32(p + m.shares, clip32(e[k].qty))
-                    be64(p + m.match, self.match)
+                    put_be(p + m.ref, o.ref, 8)
+                    put_be(p + m.shares, clip32(e[k].qty), 4)
+                    put_be(p + m.match, self.match, 8)
                     o.shown -= e[k].qty
                     if o.shown <= 0:
                         self.drop(s)
@@ -338,20 +316,16 @@ cdef class ItchEncoder:
                     self.next_ref += 1
                     m = &self.rep
                     start(m, p, loc, ts)
-                    be64(p + m.ref, rep_ref)
-                    be64(p + m.ref2, ref)
-                    be32(p + m.shares, clip32(e[k].qty))
-                    be32(p + m.price, <uint64_t>p4)
+                    put_be(p + m.ref, rep_ref, 8)
+                    put_be(p + m.ref2, ref, 8)
+                    put_be(p + m.shares, clip32(e[k].qty), 4)
+                    put_be(p + m.price, <uint64_t>p4, 4)
                     rep_oid = -1
                 else:
                     ref = e[k].order_id
                     m = &self.add
-                    start(m, p, loc, ts)
-                    be64(p + m.ref, ref)
-                    p[m.side] = SIDES[e[k].side if e[k].side <= 2 else 0]
-                    be32(p + m.shares, clip32(e[k].qty))
-                    memcpy(p + m.stock, self.stocks + 8 * inst, 8)
-                    be32(p + m.price, <uint64_t>p4)
+                    add_order(m, p, loc, ts, ref, SIDES[e[k].side if e[k].side <= 2 else 0],
+                              e[k].qty, self.stocks + 8 * inst, p4)
                 p += m.size
                 count += 1
                 self.put(e[k].order_id, ref, loc, SIDES[e[k].side if e[k].side <= 2 else 0], p4,
@@ -361,7 +335,7 @@ cdef class ItchEncoder:
                 if s != -1:              # an IOC remainder was never displayed
                     m = &self.dele
                     start(m, p, loc, ts)
-                    be64(p + m.ref, self.slots[s].ref)
+                    put_be(p + m.ref, self.slots[s].ref, 8)
                     p += m.size
                     count += 1
                     self.drop(s)
@@ -371,8 +345,8 @@ cdef class ItchEncoder:
                     o = &self.slots[s]
                     m = &self.cxl
                     start(m, p, loc, ts)
-                    be64(p + m.ref, o.ref)
-                    be32(p + m.shares, clip32(o.shown - e[k].leaves))
+                    put_be(p + m.ref, o.ref, 8)
+                    put_be(p + m.shares, clip32(o.shown - e[k].leaves), 4)
                     p += m.size
                     count += 1
                     o.shown = e[k].leaves
@@ -383,14 +357,8 @@ cdef class ItchEncoder:
                 ref = self.next_ref
                 self.next_ref += 1
                 p4 = e[k].price * self.pstep[inst]
-                m = &self.add
-                start(m, p, loc, ts)
-                be64(p + m.ref, ref)
-                p[m.side] = SIDES[e[k].side if e[k].side <= 2 else 0]
-                be32(p + m.shares, clip32(e[k].qty))
-                memcpy(p + m.stock, self.stocks + 8 * inst, 8)
-                be32(p + m.price, <uint64_t>p4)
-                p += m.size
+                p = add_order(&self.add, p, loc, ts, ref, SIDES[e[k].side if e[k].side <= 2 else 0],
+                              e[k].qty, self.stocks + 8 * inst, p4)
                 count += 1
                 self.put(e[k].order_id, ref, loc, SIDES[e[k].side if e[k].side <= 2 else 0], p4,
                          e[k].qty)
@@ -402,7 +370,7 @@ cdef class ItchEncoder:
         if rep_oid != -1:
             m = &self.dele
             start(m, p, rep_loc, ts)
-            be64(p + m.ref, rep_ref)
+            put_be(p + m.ref, rep_ref, 8)
             p += m.size
             count += 1
         return PyBytes_FromStringAndSize(self.out, p - self.out), count

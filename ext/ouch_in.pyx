@@ -4,6 +4,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
+from ordex.ext.bigendian cimport get_be
 from ordex.ext.engine cimport CLORDID_LEN, ECommand
 from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init, idmap_put
 
@@ -119,14 +120,6 @@ cdef class CommandBatch:
 
 
 # -- Enter Order runs --------------------------------------------------------------------------
-cdef inline uint64_t rd(const uint8_t* p, int width) noexcept:
-    cdef uint64_t v = 0
-    cdef int k
-    for k in range(width):
-        v = (v << 8) | p[k]
-    return v
-
-
 cdef inline uint64_t symbol_key(const uint8_t* p, int width) noexcept:
     """A symbol field stripped of spaces and NULs on both sides, as up to 8 bytes in a word
     (0: empty or longer than 8: no instrument)."""
@@ -262,7 +255,7 @@ cdef class EnterDecoder:
                     else:
                         return self.r_firm
             elif tag == self.t_max_floor and length == 5:                        # MaxFloor
-                display[0] = <int64_t>rd(p + i + 2, 4)
+                display[0] = <int64_t>get_be(p + i + 2, 4)
             elif tag == self.t_price_type and length == 2:                        # PriceType: limit only
                 if p[i + 2] != 76:
                     return self.r_processing
@@ -305,12 +298,12 @@ cdef class EnterDecoder:
         cdef int d
         for j in range(k):
             p = &buf[offset + j * stride]
-            ref = <int64_t>rd(p + self.f_ref, 4)
+            ref = <int64_t>get_be(p + self.f_ref, 4)
             inst = self.lookup(p + self.f_sym)
             side = self.side_in[p[self.f_side]]
             tif = self.tif_in[p[self.f_tif]]
-            price = <int64_t>rd(p + self.f_price, 8)
-            qty = <int64_t>rd(p + self.f_qty, 4)
+            price = <int64_t>get_be(p + self.f_price, 8)
+            qty = <int64_t>get_be(p + self.f_qty, 4)
             step = self.pstep[inst] if inst >= 0 else 1
             acct, display, flags = account, 0, 0
             problem = 0                                # the first failing check wins
@@ -328,7 +321,7 @@ cdef class EnterDecoder:
                 problem = self.r_price
             if problem == 0 and qty <= 0:
                 problem = self.r_qty
-            if problem == 0 and <Py_ssize_t>rd(p + self.f_applen, 2) != room:
+            if problem == 0 and <Py_ssize_t>get_be(p + self.f_applen, 2) != room:
                 problem = self.r_processing
             if problem == 0 and room:
                 problem = self.appendages(p + self.size, room, firm_p, n_firms, fa_p, &acct,
@@ -351,7 +344,7 @@ cdef class EnterDecoder:
             e.capacity, e.ise, e.cross = p[self.f_cap], p[self.f_ise], p[self.f_cross]
             e.display = p[self.f_display]
             e.old_qty = 0
-            o_ref[kept] = <int64_t>rd(p + self.f_ref, 4)
+            o_ref[kept] = <int64_t>get_be(p + self.f_ref, 4)
             o_inst[kept], o_tick[kept], o_qty[kept] = inst, c.price, qty
             batch.n += 1
             kept += 1

@@ -5,6 +5,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcpy, memset
 
+from ordex.ext.bigendian cimport put_be
 from ordex.ext.engine cimport EEvent
 from ordex.ext.ouch_in cimport Echo
 
@@ -100,13 +101,6 @@ cdef void setattr_layout(Layout* m, str member, int off) noexcept:
     elif member == "reason": m.reason = off
     elif member == "liquidity": m.liquidity = off
     elif member == "match": m.match = off
-
-
-cdef inline void be(char* p, uint64_t v, int width) noexcept:
-    cdef int k
-    for k in range(width - 1, -1, -1):
-        p[k] = <char>v
-        v >>= 8
 
 
 cdef inline int64_t clip32(int64_t v) noexcept:
@@ -214,25 +208,25 @@ cdef class OuchReplies:
                 continue
             m = &self.lay[code[j]]
             memset(p, 0, m.size)
-            be(p, m.size - 2, 2)
+            put_be(p, m.size - 2, 2)
             p[2] = 0x53                          # S: Sequenced Data
             p[3] = m.type
-            be(p + m.ts, <uint64_t>t[j], 8)
-            be(p + m.ref, <uint64_t>ref[j], 4)
+            put_be(p + m.ts, <uint64_t>t[j], 8)
+            put_be(p + m.ref, <uint64_t>ref[j], 4)
             inst = e[j].instrument
             step = self.pstep[inst] if 0 <= inst < self.n_instruments else 0
             if code[j] == M_ACCEPTED or code[j] == M_REPLACED:
                 if m.orig >= 0:
-                    be(p + m.orig, <uint64_t>userref(e[j].orig_clordid), 4)
+                    put_be(p + m.orig, <uint64_t>userref(e[j].orig_clordid), 4)
                 p[m.side] = SIDES[e[j].side if e[j].side <= 2 else 0]
-                be(p + m.qty, <uint64_t>(MAX_U32 if e[j].qty > MAX_U32 else e[j].qty), 4)
+                put_be(p + m.qty, <uint64_t>(MAX_U32 if e[j].qty > MAX_U32 else e[j].qty), 4)
                 if 0 <= inst < self.n_instruments:
                     memcpy(p + m.symbol, self.symbols + inst * self.symbol_w,
                            min(self.symbol_w, m.symbol_w))
-                be(p + m.price, <uint64_t>(e[j].price * step), 8)
+                put_be(p + m.price, <uint64_t>(e[j].price * step), 8)
                 p[m.tif] = b"3"[0] if (e[j].tif & 7) == 3 else b"0"[0]
                 p[m.display] = ec[j].display
-                be(p + m.oref, <uint64_t>e[j].order_id, 8)
+                put_be(p + m.oref, <uint64_t>e[j].order_id, 8)
                 p[m.capacity] = ec[j].capacity
                 p[m.ise] = ec[j].ise
                 p[m.cross] = ec[j].cross
@@ -240,24 +234,24 @@ cdef class OuchReplies:
                 memcpy(p + m.clordid, ec[j].clordid, 14)
             elif code[j] == M_CANCELED:
                 if m.orig >= 0:
-                    be(p + m.orig, <uint64_t>ref[j], 4)
+                    put_be(p + m.orig, <uint64_t>ref[j], 4)
                 if e[j].kind == K_REPLACED:       # a reduction: the quantity taken off
                     q = ec[j].old_qty - e[j].qty
                 elif e[j].kind == K_RESTATED:
                     q = e[j].last_qty
                 else:
                     q = e[j].qty - e[j].cum_qty
-                be(p + m.qty, <uint64_t>clip32(q), 4)
+                put_be(p + m.qty, <uint64_t>clip32(q), 4)
                 p[m.reason] = b"U"[0] if e[j].kind == K_REPLACED else \
                     self.cancel[e[j].reason if e[j].reason < 1024 else 1023]
             elif code[j] == M_EXECUTED:
-                be(p + m.qty, <uint64_t>(MAX_U32 if e[j].last_qty > MAX_U32 else e[j].last_qty), 4)
-                be(p + m.price, <uint64_t>(e[j].last_px * step), 8)
+                put_be(p + m.qty, <uint64_t>(MAX_U32 if e[j].last_qty > MAX_U32 else e[j].last_qty), 4)
+                put_be(p + m.price, <uint64_t>(e[j].last_px * step), 8)
                 maker = e[j].liquidity == MAKER
                 p[m.liquidity] = b"A"[0] if maker else b"R"[0]
-                be(p + m.match, <uint64_t>(e[j].exec_id - maker), 8)
+                put_be(p + m.match, <uint64_t>(e[j].exec_id - maker), 8)
             elif code[j] == M_REJECTED:
-                be(p + m.reason, self.reject[e[j].reason if e[j].reason < 1024 else 1023],
+                put_be(p + m.reason, self.reject[e[j].reason if e[j].reason < 1024 else 1023],
                    m.reason_w)
                 memcpy(p + m.clordid, ec[j].clordid, 14)
             p += m.size
