@@ -28,6 +28,7 @@ import numpy as np
 from ordex.core import reasons
 from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
+from ordex.core.journal import JournalFailed
 from ordex.core.lifecycle import FIX_ORD_STATUS
 from ordex.core.refdata import ReferenceData
 from ordex.ext.fixcodec import FieldError
@@ -133,15 +134,24 @@ class FixApplication:
         self._outs: list[SessionOut | None] = [None] * n_sessions    # by engine session id
         self._drops = [(sid, bytes(a in accounts for a in range(len(self.account_names))))
                        for sid, accounts in self.drop_copy.items()]
-        # Commands of one loop iteration go to the server as one batch: one journal append, one
-        # engine call (per-order submits cost more than the engine itself).  The translator
+        # Commands of one read (on_received) go to the server as one batch: one journal append,
+        # one engine call (per-order submits cost more than the engine itself).  The translator
         # writes them into _cmds; _sources says which session sent how many of them, _row_msgs
         # which message each came from (for the rejects if the batch is refused).
         self._cmds = np.zeros(256, dtype=COMMAND_DTYPE)
+        # The same buffer as bytes: copying a batch out as bytes costs ~1.5 us, where numpy's
+        # field-by-field copy of the structured rows costs ~6.5 us for one row.
+        self._cmd_bytes = self._cmds.view(np.uint8)
         self._n = 0
         self._sources: list[tuple[object, int, int]] = []
         self._row_msgs: list = []
-        self._flush_scheduled = False
+        self._flush_handle = None
+        # In `none` durability the journal's write is on this thread and releases the events at
+        # once: flushing it right after our submit saves the order the loop iteration of the
+        # journal's own scheduled flush (which then finds nothing to write).  fsync and batch
+        # keep that one flush per iteration: it is what gives every command of the iteration,
+        # whichever gateway sent it, one shared fdatasync.
+        self._inline_journal = server.config.durability == "none"
         server.subscribe(self.on_events)
         self.market_data = MarketData(self)
 
@@ -194,6 +204,7 @@ class FixApplication:
             cmds = np.zeros(max(need, 2 * len(self._cmds)), dtype=COMMAND_DTYPE)
             cmds[:self._n] = self._cmds[:self._n]
             self._cmds = cmds
+            self._cmd_bytes = cmds.view(np.uint8)
         accepted_from = len(self._row_msgs)
         errors: list = []
         n = self.translator.translate(sid, msgs, start, stop, self._cmds, self._n,
@@ -203,9 +214,9 @@ class FixApplication:
             if self.translator.requests:
                 self._remember_requests(sid, accepted_from)
             self._n += n
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self.server.loop.call_soon(self.flush)
+            if self._flush_handle is None:
+                # on_received normally submits first; this covers callers without it
+                self._flush_handle = self.server.loop.call_soon(self.flush)
         for i, why in errors:
             self._refuse(session, sid, msgs[i], why)
 
@@ -228,13 +239,25 @@ class FixApplication:
             why = (f"tag {why.tag}: {why.text}", _GRID_REJECT.get(why.tag, 99))
         self.reject_at_gateway(session, sid, msg, *why)
 
+    def on_received(self, session) -> None:
+        """The session has handled everything one read brought: submit what it queued now (one
+        batch per read, not per message), while the session still coalesces its output, so
+        that in `none` mode the acknowledgements leave in the session's own store flush and
+        socket write for this read, with no loop iteration in between.  Several sessions read in one
+        iteration make several submits; in fsync and batch mode they still share the
+        iteration's one journal flush and fdatasync."""
+        if self._n:
+            self.flush()
+
     def flush(self) -> None:
-        """Submit the commands queued in this loop iteration as one batch."""
-        self._flush_scheduled = False
+        """Submit the commands queued so far as one batch."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         n = self._n
         if not n:
             return
-        rows = self._cmds[:n].copy()
+        rows = self._cmd_bytes[:n * COMMAND_DTYPE.itemsize].copy().view(COMMAND_DTYPE)
         sources, row_msgs = self._sources, self._row_msgs
         self._n, self._sources, self._row_msgs = 0, [], []
         try:
@@ -247,6 +270,12 @@ class FixApplication:
                     self.pending.pop((sid, clordid), None)
                     self.reject_at_gateway(session, sid, msg, f"not accepting orders: {e}", 0)
                 at += count
+            return
+        if self._inline_journal:
+            try:
+                self.server.journal.flush()
+            except JournalFailed:
+                pass        # reported through the server's on_failure; submits refuse from now on
 
     def reject_at_gateway(self, session, sid: int, msg, text: str, ord_rej_reason: int) -> None:
         """Answer an inbound message the engine will never see."""

@@ -197,7 +197,8 @@ class FixAcceptor:
         if self._sync_handle is not None:
             self._sync_handle.cancel()
         if self._sync_future is not None:
-            await asyncio.wrap_future(self._sync_future)
+            await asyncio.wait([asyncio.wrap_future(self._sync_future)])
+            self._sync_done(self._sync_future)
         for s in self._sessions.values():
             s._flush()
             s.closed = True
@@ -215,16 +216,21 @@ class FixAcceptor:
         self._sync_handle = self._loop.call_later(self._sync_interval_s, self._start_sync)
 
     def _start_sync(self) -> None:
+        # The loop looks at the I/O thread's sync from this timer instead of being told by
+        # call_soon_threadsafe: a wake-up from the other thread, with its GIL hand-off, would
+        # land in the middle of some order's round trip every sync_interval_ms.
         self._sync_handle = None
-        if self._sync_future is not None:     # one sync at a time; the next one follows it
-            self._want_sync()
-            return
+        future = self._sync_future
+        if future is not None:
+            if not future.done():             # one sync at a time; the next one follows it
+                self._want_sync()
+                return
+            self._sync_done(future)
         stores = [s.store for s in self._sessions.values() if s.store.dirty and not s.store.closed]
         if not stores:
             return
         self._sync_future = self._io.submit(_sync_stores, stores)
-        self._sync_future.add_done_callback(
-            lambda f: self._loop.call_soon_threadsafe(self._sync_done, f))
+        self._want_sync()                     # to see it finish (and any failure logged)
 
     def _sync_done(self, future) -> None:
         self._sync_future = None

@@ -76,6 +76,7 @@ class FixSession(SessionInbound):
         # say which MsgTypes; the others see every message through on_message.
         self._app_batch = getattr(app, "on_messages", None)
         self._app_batch_types = getattr(app, "batch_msg_types", b"") if self._app_batch else b""
+        self._app_received = getattr(app, "on_received", None)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn = None
         self.logged_on = False

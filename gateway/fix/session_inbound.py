@@ -15,6 +15,9 @@ asks for:
 A run of consecutive messages that pass every check above without a word from the session
 (in sequence, sound, right CompIDs and SendingTime, a MsgType the application takes in batches:
 its `batch_msg_types`) goes to Application.on_messages(session, msgs, start, stop) in one call.
+After the last message of what was received, Application.on_received(session) (when it has
+one) is called while the session still coalesces its output: whatever the application sends
+from it leaves in the same store flush and socket write as the session's own answers.
 
 SessionInbound is the receiving half of FixSession (session_core.py), which provides the
 sending primitives (_send_admin, _send_reject, _logout_and_close, _close, _flush) and state.
@@ -74,6 +77,9 @@ class SessionInbound:
                 else:
                     self._on_message(msgs[i])
                     i += 1
+            if self._app_received is not None:
+                # Inside the batch: answers the application sends now join this write.
+                self._app_received(self)
         except Exception:
             # A bug, not bad input: keep it to this session and say nothing specific.
             log.exception("FIX %s: failed on %r", self.name, msgs[min(i, n - 1)])

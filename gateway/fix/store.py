@@ -51,6 +51,7 @@ _REC = struct.Struct("<IQ")               # frame length, MsgSeqNum
 _CRC = struct.Struct("<I")
 _pack_rec = _REC.pack
 _READ_CHUNK = 1 << 20
+_SMALL_BATCH_BYTES = 8 * 16              # append_records: up to 16 offsets without numpy
 MAX_BLOCK = 1 << 30                       # a longer block is damage, not data
 
 
@@ -216,13 +217,24 @@ class MessageStore:
         """Keep consecutive outbound messages from first_seq on, already laid out as records
         (u32 frame length, u64 MsgSeqNum, frame); `offsets` holds the int64 offset of each record
         in `records`.  The batch form of append()."""
-        at = np.frombuffer(offsets, dtype=np.int64) + (self._size + _BLOCK.size + len(self._pending))
+        base = self._size + _BLOCK.size + len(self._pending)
         index = self._offsets
-        if index and first_seq - self._base == len(index):
-            index.frombytes(at.tobytes())
+        in_order = bool(index) and first_seq - self._base == len(index)
+        if len(offsets) <= _SMALL_BATCH_BYTES:
+            # a few records (one order's reports): numpy's fixed cost exceeds the loop's
+            at = [base + o for o in array("q", offsets)]
+            if in_order:
+                index.extend(at)
+                at = ()
         else:
-            for k, offset in enumerate(at.tolist()):
-                self._index(first_seq + k, offset)
+            at = np.frombuffer(offsets, dtype=np.int64) + base
+            if in_order:
+                index.frombytes(at.tobytes())
+                at = ()
+            else:
+                at = at.tolist()
+        for k, offset in enumerate(at):
+            self._index(first_seq + k, offset)
         self._pending += records
 
     def flush(self) -> None:
