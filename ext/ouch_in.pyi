@@ -22,8 +22,8 @@ EnterDecoder(dt, by_symbol, pstep, side_in, tif_in, display_ok, reject, codes)
     of ouch_codec (SIDE_IN, TIF_IN, DISPLAY_OK, reject codes by name) and the engine / appendage
     codes by name (NEW_ORDER, LIMIT, POST_ONLY, SRC_ENTER, FIRM, MAX_FLOOR, PRICE_TYPE,
     POST_ONLY_TAG).
-    decode(batch, buf, offset, k, stride, session, account, firms, firm_accounts, max_userref)
-        -> (max_userref, (refs, instrument, ticks, qty), [(UserRefNum, reject code, ClOrdID)])
+    decode(batch, terms, buf, offset, k, stride, session, account, firms, firm_accounts,
+           max_userref) -> (max_userref, [(UserRefNum, reject code, ClOrdID)])
         k packets of stride bytes at buf[offset:] (length, 'U', Enter Order, appendage).  Checks,
         the first failing wins: UserRefNum above the last one (the floor rises with every
         message, refused or not), known symbol, side, time in force and Display, price > 0 on
@@ -31,7 +31,8 @@ EnterDecoder(dt, by_symbol, pstep, side_in, tif_in, display_ok, reject, codes)
         then the appendage (Firm -> one of firms (4 bytes each, upper case; blank or "????": the
         default account), MaxFloor -> display, PriceType must be L, PostOnly P/Y -> flag;
         malformed: PROCESSING_ERROR).  Valid ones become rows in the batch (price in ticks,
-        ClOrdID the UserRefNum as 10 digits, echo src SRC_ENTER), in message order.
+        ClOrdID the UserRefNum as 10 digits, echo src SRC_ENTER), in message order, and their
+        (instrument, ticks, quantity) go into terms (an OrderTerms); firm_accounts: int32 array.
 
 OrderTerms(): a user's live orders, UserRefNum -> (instrument, price in ticks, quantity), in C
     memory (a dict entry per order was the gateway's largest per-order cost).  Mapping methods:
@@ -59,9 +60,9 @@ class EnterDecoder:
     def __init__(self, dt: np.dtype, by_symbol: dict[bytes, int], pstep: np.ndarray,
                  side_in: np.ndarray, tif_in: np.ndarray, display_ok: np.ndarray,
                  reject: dict[str, int], codes: dict[str, int]) -> None: ...
-    def decode(self, batch: CommandBatch, buf: bytes, offset: int, k: int, stride: int,
-               session: int, account: int, firms: bytes, firm_accounts: list[int],
-               max_userref: int) -> tuple[int, tuple[np.ndarray, ...], list[tuple[int, int, bytes]]]: ...
+    def decode(self, batch: CommandBatch, terms: OrderTerms, buf: bytes, offset: int, k: int,
+               stride: int, session: int, account: int, firms: bytes, firm_accounts: np.ndarray,
+               max_userref: int) -> tuple[int, list[tuple[int, int, bytes]]]: ...
 
 
 class OrderTerms:

@@ -265,29 +265,23 @@ cdef class EnterDecoder:
             i += 1 + length
         return 0
 
-    def decode(self, CommandBatch batch, const uint8_t[::1] buf, Py_ssize_t offset, Py_ssize_t k,
-               Py_ssize_t stride, int32_t session, int32_t account, bytes firms,
-               object firm_accounts, int64_t max_userref) -> tuple:
-        """k Enter Order packets of `stride` bytes from buf[offset:] -> rows appended to batch.
-        Returns (max_userref, accepted, rejected): accepted = (refs, instrument, ticks, qty)
-        arrays of the rows appended; rejected = [(UserRefNum, reject code, ClOrdID)], both in
-        message order."""
+    def decode(self, CommandBatch batch, OrderTerms terms, const uint8_t[::1] buf,
+               Py_ssize_t offset, Py_ssize_t k, Py_ssize_t stride, int32_t session,
+               int32_t account, bytes firms, const int32_t[::1] firm_accounts,
+               int64_t max_userref) -> tuple:
+        """k Enter Order packets of `stride` bytes from buf[offset:] -> rows appended to batch,
+        their terms put in `terms`.  Returns (max_userref, rejected): [(UserRefNum, reject code,
+        ClOrdID)] in message order."""
         if offset < 0 or k < 0 or stride < self.size or offset + k * stride > buf.shape[0]:
             raise ValueError("decode: packets outside the buffer or shorter than an Enter Order")
-        cdef const int32_t[::1] fa = np.ascontiguousarray(firm_accounts, dtype=np.int32)
         cdef Py_ssize_t n_firms = PyBytes_GET_SIZE(firms) // 4
-        if fa.shape[0] < n_firms:
+        if firm_accounts.shape[0] < n_firms:
             raise ValueError("decode: one account per firm")
         cdef const uint8_t* firm_p = <const uint8_t*>PyBytes_AS_STRING(firms)
-        cdef const int32_t* fa_p = &fa[0] if fa.shape[0] else NULL
-        refs = np.empty(k, dtype=np.int64)
-        insts = np.empty(k, dtype=np.int64)
-        ticks = np.empty(k, dtype=np.int64)
-        qtys = np.empty(k, dtype=np.int64)
-        cdef int64_t[::1] o_ref = refs, o_inst = insts, o_tick = ticks, o_qty = qtys
+        cdef const int32_t* fa_p = &firm_accounts[0] if firm_accounts.shape[0] else NULL
         rejected = []
         batch.reserve(k)
-        cdef Py_ssize_t j, room = stride - self.size, kept = 0
+        cdef Py_ssize_t j, room = stride - self.size
         cdef const uint8_t* p
         cdef int64_t ref, price, step, qty, display
         cdef int32_t inst, acct
@@ -344,11 +338,9 @@ cdef class EnterDecoder:
             e.capacity, e.ise, e.cross = p[self.f_cap], p[self.f_ise], p[self.f_cross]
             e.display = p[self.f_display]
             e.old_qty = 0
-            o_ref[kept] = <int64_t>get_be(p + self.f_ref, 4)
-            o_inst[kept], o_tick[kept], o_qty[kept] = inst, c.price, qty
+            terms.put(<int64_t>get_be(p + self.f_ref, 4), inst, c.price, qty)
             batch.n += 1
-            kept += 1
-        return max_userref, (refs[:kept], insts[:kept], ticks[:kept], qtys[:kept]), rejected
+        return max_userref, rejected
 
 
 # -- live orders' terms ------------------------------------------------------------------------

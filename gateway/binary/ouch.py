@@ -60,7 +60,7 @@ class User:
         self.accounts = accounts
         self.firms = {n.encode()[:4].ljust(4): a for n, a in zip(account_names, accounts)}
         self.firm_keys = b"".join(self.firms)               # the same, for the C decoder
-        self.firm_accounts = list(self.firms.values())
+        self.firm_accounts = np.array(list(self.firms.values()), dtype=np.int32)
         self.store = store
         self.conn: soup.SoupConnection | None = None
         self.replaying = False
@@ -288,13 +288,11 @@ class OuchGateway(Replies):
         """Rows for the valid ones, written into the batch in C (ext/ouch_in.EnterDecoder, the
         checks in order: UserRefNum, symbol, side, time in force / display, price grid,
         quantity, appendage); a gateway reject for each of the others."""
-        user.max_userref, (refs, instr, ticks, qty), rejected = codecs.enter_decoder.decode(
-            pending, buf, i, k, stride, user.sid, user.accounts[0], user.firm_keys,
+        user.max_userref, rejected = codecs.enter_decoder.decode(
+            pending, user.terms, buf, i, k, stride, user.sid, user.accounts[0], user.firm_keys,
             user.firm_accounts, user.max_userref)
         if rejected:
             self._gateway_rejects(user, codecs, *zip(*rejected))
-        if len(refs):
-            user.terms.put_many(refs, instr, ticks, qty)
 
     def _replace(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
         m = codecs.replace.struct.unpack_from(body)
