@@ -42,6 +42,10 @@ from ordex.gateway.fix.session_settings import DUMMY_HASH, verify_password
 
 log = logging.getLogger("ordex.binary.ouch")
 
+# plain ints for the per-side loops (an IntEnum attribute costs a lookup and a conversion per use)
+_NEW_ORDER, _CANCEL, _LIMIT, _DAY = (int(x) for x in (
+    CommandKind.NEW_ORDER, CommandKind.CANCEL, OrdType.LIMIT, Tif.DAY))
+
 class Reject(Exception):
     def __init__(self, reason: str, text: str):
         super().__init__(text)
@@ -343,9 +347,12 @@ class OuchGateway(Replies):
             user.terms[ref] = (terms[0], terms[1], qty)
 
     def _cancel_row(self, pending: _Pending, user: User, ref: int, src: bytes) -> None:
-        quote = ref in user.quote_of
-        at = pending.command(CommandKind.CANCEL, user.sid, orig=clordid(ref, quote), src=src)
-        pending.synth.append((at, b"%010d%s" % (ref, b"Q" if quote else b".")))
+        if ref in user.quote_of:
+            at = pending.command(_CANCEL, user.sid, orig=b"%010dQ" % ref, src=src)
+            pending.synth.append((at, b"%010dQ" % ref))
+        else:
+            at = pending.command(_CANCEL, user.sid, orig=b"%010d" % ref, src=src)
+            pending.synth.append((at, b"%010d." % ref))
 
     def _mass_quote(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
         _, quote_id, count = codecs.quote.struct.unpack_from(body)
@@ -360,34 +367,34 @@ class OuchGateway(Replies):
             return
         first = pending.count
         off = codecs.quote.size
+        pstep, quotes, account = codecs.pstep_list, user.quotes, user.accounts[0]
         for _ in range(count):
             sym, bref, bpx, bqty, aref, apx, aqty = entry.struct.unpack_from(body, off)
             off += entry.size
             instr = self.wire.lookup(sym)
             for side, ref, px, qty in ((1, bref, bpx, bqty), (2, aref, apx, aqty)):
-                prev = user.quotes.get((instr, side)) if instr >= 0 else None
+                prev = quotes.get((instr, side)) if instr >= 0 else None
                 if prev is not None:
                     self._cancel_row(pending, user, prev, SRC_SILENT)
-                    del user.quotes[(instr, side)]
+                    del quotes[(instr, side)]
                 if qty == 0:
                     continue
                 try:
                     if instr < 0:
                         raise Reject("INVALID_SYMBOL", f"symbol {sym!r}")
                     self._next_ref(user, ref)
-                    step = int(self.wire.pstep[instr])
+                    step = pstep[instr]
                     if px <= 0 or px % step:
                         raise Reject("INVALID_PRICE", f"price {px} is off the grid")
                 except Reject as r:
                     self._gateway_rejects(user, codecs, np.array([ref]), np.array([_REJ[r.reason]]),
                                           np.array([b""], dtype="S14"))
                     continue
-                pending.command(CommandKind.NEW_ORDER, user.sid, account=user.accounts[0],
-                                instrument=instr, side=side, ord_type=OrdType.LIMIT, tif=Tif.DAY,
-                                price=px // step, qty=qty, clordid=clordid(ref, True),
-                                src=SRC_QUOTE)
+                pending.command(_NEW_ORDER, user.sid, account=account, instrument=instr,
+                                side=side, ord_type=_LIMIT, tif=_DAY, price=px // step, qty=qty,
+                                clordid=b"%010dQ" % ref, src=SRC_QUOTE)
                 user.terms[ref] = (instr, px // step, qty)
-                user.quotes[(instr, side)] = ref
+                quotes[(instr, side)] = ref
                 user.quote_of[ref] = (instr, side)
         if pending.count == first:
             self._emit(user, codecs.quote_ack(self._now(), quote_id, b"A", 0, 0), 1)
