@@ -10,9 +10,17 @@ def without_time(msgs):
     return [{k: v for k, v in m.items() if k != "Timestamp"} for m in msgs]
 
 
-async def collect(c, server, expect_types=()):
+async def collect(c, server, expect_types=(), timeout: float = 10.0):
+    """What arrived once every expected type has (a loaded machine may take longer than one
+    settle to read the client's orders at all) and everything sequenced since is delivered."""
+    got = []
+    for _ in range(int(timeout / 0.01)):
+        await settle(server, 0.01)
+        got += c.drain()
+        if all(any(m["type"] == t for m in got) for t in expect_types):
+            break
     await settle(server)
-    got = c.drain()
+    got += c.drain()
     for t in expect_types:
         assert any(m["type"] == t for m in got), (t, got)
     return got
