@@ -99,8 +99,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=None,
                         help="work directory, kept afterwards (default: a temporary one, removed)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="sample each ordex server with py-spy during its pipelined run; "
-                             "writes the flame graph DIR/ordex-MODE-pipelined.svg")
+                        help="sample each ordex server with py-spy during its closed_loop and "
+                             "pipelined runs: flame graphs DIR/ordex-MODE-WORKLOAD.svg")
+    parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
+                        help="raw: collapsed stacks with native frames, DIR/ordex-MODE-WORKLOAD"
+                             ".txt, one 'frame;frame;... count' line per stack (for scripts)")
 
 
 class FixReport(Report):
@@ -154,7 +157,7 @@ def _check(where: str, r: LoadResult, problems: list[str]) -> None:
 
 
 class _Profiler:
-    def __init__(self, pid: int, out: Path, seconds: float):
+    def __init__(self, pid: int, out: Path, seconds: float, raw: bool = False):
         self.out = out
         self.proc = None
         exe = shutil.which("py-spy")
@@ -165,7 +168,9 @@ class _Profiler:
         out.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-             "--rate", "500", "--nonblocking", "-o", str(out)],
+             "--rate", "500", "-o", str(out)]
+            # native frames need the process paused while sampled: slower, and more to see
+            + (["--format", "raw", "--native"] if raw else ["--nonblocking"]),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def finish(self) -> str | None:
@@ -238,9 +243,10 @@ class _Bench:
                         continue
                     self.report.settings[f"{mode}.open_loop.rate"] = round(rate)
                 profiler = None
-                if a.profile and workload == "pipelined":
-                    profiler = _Profiler(server.pid, a.profile / f"ordex-{mode}-pipelined.svg",
-                                         a.seconds)
+                if a.profile and workload in ("closed_loop", "pipelined"):
+                    raw = a.profile_format == "raw"
+                    profiler = _Profiler(server.pid, a.profile / f"ordex-{mode}-{workload}."
+                                         f"{'txt' if raw else 'svg'}", a.seconds, raw)
                 r = self.load(server.port, workload, rate)
                 if profiler is not None:
                     err = profiler.finish()

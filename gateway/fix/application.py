@@ -140,9 +140,10 @@ class FixApplication:
         # session sent how many of them, _row_msgs which message each came from (for the
         # rejects if the batch is refused).
         self._cmds = np.zeros(256, dtype=COMMAND_DTYPE)
-        # The same buffer as bytes: copying a batch out as bytes costs ~1.5 us, where numpy's
-        # field-by-field copy of the structured rows costs ~6.5 us for one row.
-        self._cmd_bytes = self._cmds.view(np.uint8)
+        # The same buffer as bytes: a batch copied out as bytes into a new array costs ~0.6 us,
+        # where numpy's field-by-field copy of structured rows costs ~6.5 us for one row (and a
+        # uint8 -> COMMAND_DTYPE .view() runs numpy's Python-level _view_is_safe).
+        self._cmd_bytes = memoryview(self._cmds.view(np.uint8))
         self._n = 0
         self._sources: list[tuple[object, int, int]] = []
         self._row_msgs: list = []
@@ -205,7 +206,7 @@ class FixApplication:
             cmds = np.zeros(max(need, 2 * len(self._cmds)), dtype=COMMAND_DTYPE)
             cmds[:self._n] = self._cmds[:self._n]
             self._cmds = cmds
-            self._cmd_bytes = cmds.view(np.uint8)
+            self._cmd_bytes = memoryview(cmds.view(np.uint8))
         accepted_from = len(self._row_msgs)
         errors: list = []
         n = self.translator.translate(sid, msgs, start, stop, self._cmds, self._n,
@@ -259,7 +260,7 @@ class FixApplication:
         n = self._n
         if not n:
             return
-        rows = self._cmd_bytes[:n * COMMAND_DTYPE.itemsize].copy().view(COMMAND_DTYPE)
+        rows = np.frombuffer(bytearray(self._cmd_bytes[:n * COMMAND_DTYPE.itemsize]), COMMAND_DTYPE)
         sources, row_msgs = self._sources, self._row_msgs
         self._n, self._sources, self._row_msgs = 0, [], []
         try:
