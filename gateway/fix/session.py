@@ -66,12 +66,14 @@ logon_timeout_s is closed.
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ordex.ext.fixcodec import FixParser
+from ordex.ext.fixstoresync import StoreSyncer
 
 from .session_core import FixSession, SessionClosed, session_template
 from .session_inbound import ADMIN_TYPES, utc_stamp
@@ -94,7 +96,8 @@ class FixAcceptor:
     store_dir:          each session's store lives in store_dir/<name>/
     clock:              ns since the epoch for SendingTime and its accuracy check
     store_sync:         "batch": fdatasync the stores written in the last sync_interval_ms, on
-                        the I/O thread; "none": leave it to the OS (as QuickFIX's FileStore)
+                        a C thread (ext/fixstoresync); "none": leave it to the OS (as QuickFIX's
+                        FileStore)
     """
 
     def __init__(self, settings: list[SessionSettings], store_dir, app, clock=time.time_ns, *,
@@ -138,7 +141,8 @@ class FixAcceptor:
         self._authenticating = 0
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordex-fix-io")
         self._sync_handle = None
-        self._sync_future = None
+        self._syncer = StoreSyncer()
+        self._syncing = False
         self._loop = None
         self.closed = False
 
@@ -196,9 +200,11 @@ class FixAcceptor:
             await asyncio.sleep(0.01)
         if self._sync_handle is not None:
             self._sync_handle.cancel()
-        if self._sync_future is not None:
-            await asyncio.wait([asyncio.wrap_future(self._sync_future)])
-            self._sync_done(self._sync_future)
+        while self._syncing and not self._syncer.done():
+            await asyncio.sleep(0.001)
+        if self._syncing:
+            self._sync_done()
+        self._syncer.close()
         for s in self._sessions.values():
             s._flush()
             s.closed = True
@@ -216,27 +222,29 @@ class FixAcceptor:
         self._sync_handle = self._loop.call_later(self._sync_interval_s, self._start_sync)
 
     def _start_sync(self) -> None:
-        # The loop looks at the I/O thread's sync from this timer instead of being told by
-        # call_soon_threadsafe: a wake-up from the other thread, with its GIL hand-off, would
-        # land in the middle of some order's round trip every sync_interval_ms.
+        # The stores' fdatasyncs run on a C thread that never takes the GIL (fixstoresync), and
+        # the loop looks at the outcome from this timer: a Python I/O thread would need the GIL
+        # back after each fdatasync, and a call_soon_threadsafe to report, each a hand-off that
+        # lands in the middle of some order's round trip.
         self._sync_handle = None
-        future = self._sync_future
-        if future is not None:
-            if not future.done():             # one sync at a time; the next one follows it
+        if self._syncing:
+            if not self._syncer.done():       # one sync at a time; the next one follows it
                 self._want_sync()
                 return
-            self._sync_done(future)
-        stores = [s.store for s in self._sessions.values() if s.store.dirty and not s.store.closed]
-        if not stores:
+            self._sync_done()
+        fds = [fd for s in self._sessions.values() if s.store.dirty and not s.store.closed
+               for fd in s.store.sync_fds()]
+        if not fds:
             return
-        self._sync_future = self._io.submit(_sync_stores, stores)
+        self._syncer.request(fds)
+        self._syncing = True
         self._want_sync()                     # to see it finish (and any failure logged)
 
-    def _sync_done(self, future) -> None:
-        self._sync_future = None
-        exc = future.exception()
-        if exc is not None:
-            log.error("FIX store sync failed: %s", exc)
+    def _sync_done(self) -> None:
+        self._syncing = False
+        err = self._syncer.error
+        if err:
+            log.error("FIX store sync failed: %s", os.strerror(err))
 
     # -- logon ----------------------------------------------------------------------------------
 
@@ -278,11 +286,6 @@ class FixAcceptor:
             return conn.refuse(f"session {session.name} already logged on from {session.peer}")
         conn.attach(session)
         session._attach(conn, raw, rest + conn.take_pending())
-
-
-def _sync_stores(stores) -> None:
-    for store in stores:
-        store.sync()
 
 
 class _Connection(asyncio.Protocol):

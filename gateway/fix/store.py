@@ -13,8 +13,8 @@ Durability.  The session hands records to the store as it sends them; `flush()` 
 pending to the operating system (one writev for the block, one pwrite for the sequence numbers)
 before the same flush gives the bytes to the socket, so a crash of the process never loses a
 message the peer may have seen, and a block torn by a crash holds only messages that were never
-sent.  `sync()` calls fdatasync on both files; the acceptor calls it from its I/O thread a few
-milliseconds after a store was written ("batch" mode), or never ("none", which is what
+sent.  `sync()` calls fdatasync on both files; the acceptor has its C sync thread do the same
+(`sync_fds()`, ordex.ext.fixstoresync) a few milliseconds after a store was written ("batch" mode), or never ("none", which is what
 QuickFIX's FileStore does).  The server's journal is the source of truth for orders; losing the
 last milliseconds of this store to a power failure costs a resend request and a PossDup replay
 that the engine deduplicates by ClOrdID, not an order.
@@ -60,7 +60,8 @@ class StoreError(RuntimeError):
 
 
 class MessageStore:
-    """One session's store.  Not thread-safe except for `sync()`, which the I/O thread may call
+    """One session's store.  Not thread-safe except for `sync()` (and an fdatasync of the
+    descriptors from `sync_fds()`), which another thread may do
     while the loop thread appends (write and fdatasync on one file descriptor may overlap)."""
 
     def __init__(self, directory: Path | str):
@@ -254,8 +255,15 @@ class MessageStore:
         if self._written[0] != self.next_sender or self._written[1] != self.next_target:
             self._write_seqnums()
 
+    def sync_fds(self) -> tuple[int, int]:
+        """The two descriptors a sync must fdatasync, for a sync done elsewhere (the acceptor's
+        C thread, ordex.ext.fixstoresync); clears `dirty` as sync() does.  Neither may be closed
+        before that sync has finished."""
+        self.dirty = False
+        return self._msg_fd, self._seq_fd
+
     def sync(self) -> None:
-        """fdatasync both files (from the I/O thread; releases the GIL)."""
+        """fdatasync both files (from any thread; releases the GIL)."""
         self.dirty = False
         if not self.closed:
             os.fdatasync(self._msg_fd)

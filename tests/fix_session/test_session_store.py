@@ -218,3 +218,33 @@ def test_append_records_batches_read_back_like_appends(tmp_path, count):
     s = MessageStore(tmp_path)
     assert list(s.messages(1, gap + count)) == [(q, frame(q)) for q in expected]
     s.close()
+
+
+def _wait_done(syncer):
+    import time
+    while not syncer.done():
+        time.sleep(0.001)
+
+
+def test_store_syncer_syncs_reports_errors_and_refuses_bad_requests(tmp_path):
+    import errno
+    from ordex.ext.fixstoresync import StoreSyncer
+    s = MessageStore(tmp_path)
+    fill(s, [1])
+    syncer = StoreSyncer()
+    syncer.request(list(s.sync_fds()))
+    assert not s.dirty
+    _wait_done(syncer)
+    assert (syncer.synced, syncer.error) == (2, 0)
+    bad = os.open(tmp_path / "x", os.O_CREAT | os.O_RDWR)
+    os.close(bad)                                   # a descriptor that is not open
+    syncer.request([bad])
+    _wait_done(syncer)
+    assert (syncer.synced, syncer.error) == (2, errno.EBADF)
+    with pytest.raises(ValueError):
+        syncer.request([0] * 5000)
+    syncer.close()
+    syncer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        syncer.request(list(s.sync_fds()))
+    s.close()
