@@ -16,6 +16,10 @@ Stamps (server side, in path order):
     app_in      FixApplication.on_messages entered (parse + session checks done)
     app_out     on_messages returned (translated, queued for the iteration's batch)
     submit_in   FixApplication.flush entered (after the call_soon hop, if any)
+    server_in   Server.submit entered (the batch copied out)
+    rows_in     Sequencer.journal_rows entered
+    stamped     Sequencer.stamp returned (sequence numbers and ts_ns written into the rows)
+    append_in   Journal.append_fixed called (padding zeroed, rows viewed as bytes)
     journaled   Sequencer.journal_rows returned (stamp + journal append)
     applied     Server.submit's engine apply done (Sequencer.submit returned)
     submit_out  Server.submit returned (events held)
@@ -24,7 +28,8 @@ Stamps (server side, in path order):
     reports_in  FixApplication.on_events entered
     store_in    MessageStore.flush entered (ExecutionReports built and appended)
     store_out   MessageStore.flush returned (writev + sequence numbers written)
-    sent        the transport.write of the session's output returned
+    sent        the transport.write of the session's output returned (after the client has
+                read the ack: a loopback send runs the receiver's side too)
     out         _on_durable returned
 Loop iterations are not counted here (uvloop exposes no iteration hook): the stamps show
 them as the gaps app_out->submit_in and submit_out->jflush_in (a call_soon hop each when the
@@ -46,7 +51,7 @@ from pathlib import Path
 from ordex.perf import fix_ordex
 
 _ACK = b"\x01150=0\x01"
-STAGES = ("recv", "app_in", "app_out", "submit_in", "journaled", "applied", "submit_out",
+STAGES = ("recv", "app_in", "app_out", "submit_in", "server_in", "rows_in", "stamped", "append_in", "journaled", "applied", "submit_out",
           "jflush_in", "durable_in", "reports_in", "store_in", "store_out", "sent", "out")
 
 
@@ -76,10 +81,22 @@ def _install_probes(out_path: str) -> None:
     wrap(session._Connection, "data_received", "recv")
     wrap(application.FixApplication, "on_messages", "app_in", "app_out")
     wrap(application.FixApplication, "flush", "submit_in")
-    wrap(seq_mod.Sequencer, "journal_rows", None, "journaled")
+    wrap(seq_mod.Sequencer, "journal_rows", "rows_in", "journaled")
     wrap(seq_mod.Sequencer, "submit", None, "applied")
-    wrap(server_mod.Server, "submit", None, "submit_out")
+    wrap(server_mod.Server, "submit", "server_in", "submit_out")
     wrap(journal_mod.Journal, "flush", "jflush_in")
+    wrap(seq_mod.Sequencer, "stamp", None, "stamped")
+    init = journal_mod.Journal.__init__
+
+    def journal_init(self, *a, **k):
+        init(self, *a, **k)
+        append_fixed = self.append_fixed
+
+        def probe(*a):
+            mark(("append_in", clock()))
+            return append_fixed(*a)
+        self.append_fixed = probe
+    journal_mod.Journal.__init__ = journal_init
     wrap(server_mod.Server, "_on_durable", "durable_in", "out")
     wrap(application.FixApplication, "on_events", "reports_in")
     wrap(store.MessageStore, "flush", "store_in", "store_out")
@@ -162,13 +179,16 @@ def run_client(port: int, orders: int, warmup: int) -> list[tuple[int, int]]:
 
 
 def analyse(times: list[tuple[int, int]], log: list) -> dict[str, list[float]]:
-    """Per order: the server stamps between its send and its ack, as deltas (us) from the
-    previous stamp; 'wire_in' from the client's send to recv, 'wire_out' from sent to the
-    client's receive."""
+    """Per order: the server stamps after its send, as deltas (us) from the previous stamp;
+    'client_send->recv' from the client's send, 'store_out->client_recv' from the store flush
+    (just before the socket write) to the client's receive.  The write itself returns after
+    the client has the ack (a loopback send runs the receiver's TCP stack and wakes it), so
+    `sent` lies beyond the client's receive: 'store_out->sent' is the server's view of it."""
     log.sort(key=lambda e: e[1])
     deltas: dict[str, list[float]] = {}
     j = 0
-    for t0, t1 in times:
+    for n_order, (t0, t1) in enumerate(times):
+        end = times[n_order + 1][0] if n_order + 1 < len(times) else t1 + 10**6
         while j < len(log) and log[j][1] < t0:
             j += 1
         # each stage: its first stamp after the previous stage's (a stage may also run
@@ -177,19 +197,22 @@ def analyse(times: list[tuple[int, int]], log: list) -> dict[str, list[float]]:
         k = j
         for stage in STAGES:
             m = k
-            while m < len(log) and log[m][1] <= t1 and log[m][0] != stage:
+            while m < len(log) and log[m][1] < end and log[m][0] != stage:
                 m += 1
-            if m < len(log) and log[m][1] <= t1:
+            if m < len(log) and log[m][1] < end:
                 seen[stage] = log[m][1]
                 k = m + 1
-        if "recv" not in seen or "sent" not in seen:
+        if "recv" not in seen or "store_out" not in seen or "sent" not in seen:
             continue
         prev_name, prev = "client_send", t0
-        for name in STAGES:
-            if name in seen and name != "out":
+        for name in STAGES[:STAGES.index("store_out") + 1]:
+            if name in seen:
                 deltas.setdefault(f"{prev_name}->{name}", []).append((seen[name] - prev) / 1e3)
                 prev_name, prev = name, seen[name]
-        deltas.setdefault("sent->client_recv", []).append((t1 - seen["sent"]) / 1e3)
+        deltas.setdefault("store_out->client_recv", []).append((t1 - seen["store_out"]) / 1e3)
+        deltas.setdefault("(store_out->sent)", []).append((seen["sent"] - seen["store_out"]) / 1e3)
+        deltas.setdefault("(recv->store_out: server)", []).append(
+            (seen["store_out"] - seen["recv"]) / 1e3)
         deltas.setdefault("total", []).append((t1 - t0) / 1e3)
     return deltas
 
