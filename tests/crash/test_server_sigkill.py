@@ -94,6 +94,8 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path):
     port = free_port()
     text = config_mod.default_text().replace('listen = "127.0.0.1:9878"',
                                              f'listen = "127.0.0.1:{port}"')
+    for fixed in ("9879", "9880", "9881"):       # admin, OUCH, ITCH: no fixed ports in tests
+        text = text.replace(f'"127.0.0.1:{fixed}"', f'"127.0.0.1:{free_port()}"')
     cfg_path = tmp_path / "ordex.toml"
     cfg_path.write_text(text)
     received = []          # every ExecutionReport any client saw
