@@ -209,14 +209,17 @@ def test_append_records_batches_read_back_like_appends(tmp_path, count):
     s.append_records(first, *_records(range(first, first + count)))     # in order
     gap = first + count + 4                                             # after a gap
     s.append_records(gap, *_records(range(gap, gap + count)))
-    s.next_sender = gap + count
-    expected = [1, *range(first, first + count), *range(gap, gap + count)]
+    s.append(gap + count, frame(gap + count))                           # a single one after
+    s.flush()
+    s.append_records(gap + count + 1, *_records([gap + count + 1]))    # alone in its flush
+    s.next_sender = gap + count + 2
+    expected = [1, *range(first, first + count), *range(gap, gap + count + 2)]
     # read through the in-memory index that append_records built, then after a reopen
-    assert list(s.messages(1, gap + count)) == [(q, frame(q)) for q in expected]
+    assert list(s.messages(1, gap + count + 1)) == [(q, frame(q)) for q in expected]
     s.flush()
     s.close()
     s = MessageStore(tmp_path)
-    assert list(s.messages(1, gap + count)) == [(q, frame(q)) for q in expected]
+    assert list(s.messages(1, gap + count + 1)) == [(q, frame(q)) for q in expected]
     s.close()
 
 
