@@ -367,6 +367,7 @@ cdef class Engine:
     cdef int64_t cl_find(self, int32_t session, const char* clordid) noexcept
     cdef int cl_put(self, int32_t session, const char* clordid, int64_t order_id) except -1
     cdef inline void cl_place(self, int32_t key) noexcept
+    cdef inline void cl_prefetch(self, ECommand* c) noexcept
     cdef int cl_grow_to(self, int64_t capacity) except -1
     cdef int purge_clordids(self, ECommand* c) except -1
     cdef int set_status(self, ECommand* c) except -1

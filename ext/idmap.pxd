@@ -1,5 +1,8 @@
 # int64 key -> int32 slot map: open addressing, linear probing, Fibonacci hashing (sequential ids
 # spread evenly), backward-shift deletion (no tombstones, so probe chains never degrade).
+# idmap_init_grouped keeps runs of 2**group consecutive keys in consecutive slots (the run is what
+# Fibonacci hashing spreads): sequential order ids then share cache lines instead of each missing
+# in a table sized for the whole pool (perf record: the engine's put was ~12% of an order).
 # Inline in this .pxd so every module that cimports it compiles the probes into its own hot loops.
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int32_t, int64_t, uint64_t
@@ -12,6 +15,7 @@ ctypedef struct IdMap:
     int64_t mask
     int shift           # 64 - log2(capacity)
     int64_t count
+    int group           # log2 of the run of consecutive keys homed side by side (0: none)
 
 
 cdef inline int idmap_init(IdMap* m, int64_t min_capacity) except -1:
@@ -28,6 +32,15 @@ cdef inline int idmap_init(IdMap* m, int64_t min_capacity) except -1:
         raise MemoryError()
     memset(m.vals, 0xFF, cap * sizeof(int32_t))
     m.count = 0
+    m.group = 0
+    return 0
+
+
+cdef inline int idmap_init_grouped(IdMap* m, int64_t min_capacity, int group) except -1:
+    """idmap_init, with runs of 2**group consecutive keys homed in consecutive slots (at most
+    half the table's bits, so that the runs themselves are still spread)."""
+    idmap_init(m, min_capacity)
+    m.group = min(group, (64 - m.shift) // 2)
     return 0
 
 
@@ -39,7 +52,9 @@ cdef inline void idmap_free(IdMap* m) noexcept:
 
 
 cdef inline int64_t idmap_home(IdMap* m, int64_t key) noexcept:
-    return <int64_t>((<uint64_t>key * <uint64_t>0x9E3779B97F4A7C15ULL) >> m.shift)
+    cdef int g = m.group
+    return <int64_t>((((<uint64_t>key >> g) * <uint64_t>0x9E3779B97F4A7C15ULL) >> (m.shift + g)) << g
+                     | (<uint64_t>key & ((<uint64_t>1 << g) - 1)))
 
 
 cdef inline int32_t idmap_find(IdMap* m, int64_t key) noexcept:
