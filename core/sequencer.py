@@ -30,6 +30,8 @@ def _padding_bytes(dtype: np.dtype) -> np.ndarray:
 # Rows built from tuples leave C padding uninitialised; the journal must hold the same bytes for
 # the same commands, so the padding is zeroed before journaling.
 _PADDING = _padding_bytes(COMMAND_DTYPE)
+_SEQ_AT = COMMAND_DTYPE.fields["seq"][1]
+_TS_AT = COMMAND_DTYPE.fields["ts_ns"][1]
 
 
 class ReplayError(ValueError):
@@ -71,28 +73,24 @@ class Sequencer:
         return self.engine.apply(rows)
 
     def journal_rows(self, rows: np.ndarray) -> None:
-        """Stamp and journal rows as one all-or-nothing batch (one call into the encoder).  If
-        the journal refuses (failed, back-pressure), nothing was stamped and nothing is applied."""
-        n = len(rows)
+        """Stamp and journal rows as one all-or-nothing batch: one call into the encoder, which
+        writes each row's seq and ts_ns into it as it frames the records (numpy field writes cost
+        more than the whole append for the one or few rows of a typical batch).  If the journal
+        refuses (failed, back-pressure), nothing was stamped and nothing is applied."""
         if self.journal.next_seq != self._next_seq:
             raise RuntimeError(f"journal is at sequence {self.journal.next_seq}, "
                                f"sequencer at {self._next_seq}")
-        saved = self._next_seq, self._last_ts
-        self.stamp(rows)
         if not rows.flags.c_contiguous:
-            rows = np.ascontiguousarray(rows)
-        raw = rows.view(np.uint8)
+            raise ValueError("commands must be one C-contiguous COMMAND_DTYPE array")
         if len(_PADDING):
-            raw.reshape(n, COMMAND_DTYPE.itemsize)[:, _PADDING] = 0
-        try:
-            # one call: every row is one record of the same type, size and ts_ns
-            first = self.journal.append_fixed(RECORD_COMMAND, self._last_ts, raw,
-                                              COMMAND_DTYPE.itemsize)
-        except BaseException:
-            self._next_seq, self._last_ts = saved
-            raise
-        if first != rows["seq"][0]:
-            raise RuntimeError(f"journal gave sequence {first}, sequencer stamped {rows['seq'][0]}")
+            rows.view(np.uint8).reshape(len(rows), COMMAND_DTYPE.itemsize)[:, _PADDING] = 0
+        ts = max(self.clock_ns(), self._last_ts)
+        first = self.journal.append_fixed(RECORD_COMMAND, ts, rows, COMMAND_DTYPE.itemsize,
+                                          _SEQ_AT, _TS_AT)
+        if first != self._next_seq:
+            raise RuntimeError(f"journal gave sequence {first}, sequencer expected {self._next_seq}")
+        self._next_seq = first + len(rows)
+        self._last_ts = ts
 
 
 def replay_chunks(engine, records: Iterable[tuple[int, int, int, bytes]], chunk: int = 65536

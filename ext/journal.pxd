@@ -54,6 +54,9 @@ cdef class RecordEncoder:
     cdef int _reserve(self, Py_ssize_t nbytes) except -1
     cdef int _start_group(self) except -1
     cdef uint64_t _commit(self, uint64_t first, Py_ssize_t n, Py_ssize_t total) noexcept
+    cdef uint64_t _append_fixed(self, uint16_t rtype, int64_t ts_ns, unsigned char* src,
+                                Py_ssize_t length, Py_ssize_t size, Py_ssize_t seq_at,
+                                Py_ssize_t ts_at) except? 0
     cdef uint64_t _append_c(self, uint16_t rtype, int64_t ts_ns, const unsigned char* payload,
                             Py_ssize_t n) except 0
 

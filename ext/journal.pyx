@@ -6,7 +6,7 @@ import numpy as np
 import crc32c as _crc32c_pkg
 from crc32c import _crc32c as _crc32c_ext
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EINTR, EIO, errno
@@ -296,18 +296,37 @@ cdef class RecordEncoder:
                              src + offsets[i] if src != NULL else NULL, offsets[i + 1] - offsets[i])
         return self._commit(first, n, total)
 
-    def append_fixed(self, long rtype, int64_t ts_ns, const unsigned char[::1] payloads not None,
-                     Py_ssize_t size):
+    def append_fixed(self, long rtype, int64_t ts_ns, payloads, Py_ssize_t size,
+                     Py_ssize_t seq_at=-1, Py_ssize_t ts_at=-1):
         """Append len(payloads) // size records of one type and one ts_ns, record i holding
         payloads[i*size:(i+1)*size] (fixed-layout rows, e.g. engine commands: one call, no
-        per-record arrays).  All or nothing; returns the first sequence number assigned."""
+        per-record arrays).  payloads: any C-contiguous buffer (a structured numpy array too).
+        seq_at / ts_at >= 0: each record's sequence number / ts_ns is first written there, as a
+        little-endian int64, into the caller's buffer (which must then be writable) -- the
+        sequencer's stamping, done in the same pass.  All or nothing; returns the first sequence
+        number assigned."""
         _check_rtype(rtype)
-        if size <= 0 or payloads.shape[0] % size:
-            raise ValueError(f"append_fixed needs a positive size dividing the {payloads.shape[0]}"
+        cdef bint stamp = seq_at >= 0 or ts_at >= 0
+        cdef Py_buffer view
+        PyObject_GetBuffer(payloads, &view, PyBUF_SIMPLE | PyBUF_WRITABLE if stamp else PyBUF_SIMPLE)
+        try:
+            return self._append_fixed(<uint16_t>rtype, ts_ns, <unsigned char*>view.buf, view.len,
+                                      size, seq_at, ts_at)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef uint64_t _append_fixed(self, uint16_t rtype, int64_t ts_ns, unsigned char* src,
+                                Py_ssize_t length, Py_ssize_t size, Py_ssize_t seq_at,
+                                Py_ssize_t ts_at) except? 0:
+        if size <= 0 or length % size:
+            raise ValueError(f"append_fixed needs a positive size dividing the {length}"
                              f"-byte payload buffer, got {size}")
+        if (seq_at >= 0 and seq_at > size - 8) or (ts_at >= 0 and ts_at > size - 8):
+            raise ValueError(f"seq_at {seq_at} / ts_at {ts_at} must leave 8 bytes inside a "
+                             f"{size}-byte payload")
         if self._error is not None:
             raise self._error.with_traceback(None)
-        cdef Py_ssize_t n = payloads.shape[0] // size, i
+        cdef Py_ssize_t n = length // size, i
         if n == 0:
             return self._next_seq
         if size > self._max_payload:
@@ -316,10 +335,14 @@ cdef class RecordEncoder:
         self._reserve(total)
         self._start_group()
         cdef unsigned char* p = self._data + self._pos
-        cdef uint64_t first = self._next_seq
+        cdef uint64_t first = self._next_seq, seq
         for i in range(n):
-            p += _put_record(p, <uint16_t>rtype, first + <uint64_t>i, ts_ns, &payloads[i * size],
-                             size)
+            seq = first + <uint64_t>i
+            if seq_at >= 0:
+                memcpy(src + i * size + seq_at, &seq, 8)
+            if ts_at >= 0:
+                memcpy(src + i * size + ts_at, &ts_ns, 8)
+            p += _put_record(p, rtype, seq, ts_ns, src + i * size, size)
         return self._commit(first, n, total)
 
     cdef uint64_t _commit(self, uint64_t first, Py_ssize_t n, Py_ssize_t total) noexcept:

@@ -97,6 +97,24 @@ def test_append_fixed_refuses_whole_batch():
     assert enc.next_seq == 1 and enc.take() is None
 
 
+def test_append_fixed_stamps_seq_and_ts_into_the_rows_and_the_records():
+    rows = np.zeros(3, dtype=[("a", "<i4"), ("seq", "<i8"), ("ts", "<i8"), ("b", "<i4")])
+    rows["a"] = [7, 8, 9]
+    size = rows.dtype.itemsize
+    enc = RecordEncoder(40)
+    assert enc.append_fixed(5, 123, rows, size, rows.dtype.fields["seq"][1],
+                            rows.dtype.fields["ts"][1]) == 40
+    assert rows["seq"].tolist() == [40, 41, 42] and rows["ts"].tolist() == [123] * 3
+    group = enc.take()
+    assert bytes(group[0][:group[1]]) == encode(
+        [(5, 123, rows[i:i + 1].tobytes()) for i in range(3)], 40)
+    with pytest.raises(BufferError):                     # stamping needs a writable buffer
+        enc.append_fixed(5, 0, rows.tobytes(), size, 0)
+    with pytest.raises(ValueError, match="8 bytes inside"):
+        enc.append_fixed(5, 0, rows, size, size - 7)
+    assert enc.next_seq == 43 and enc.take() is None
+
+
 def test_encode_record_and_crc_match_the_package():
     rec = jx.encode_record(9, 42, -5, b"payload")
     assert rec == encode([(9, -5, b"payload")], 42)
