@@ -24,7 +24,7 @@ from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init_group
 # already brought in, where plain Fibonacci hashing missed once per order in a table sized for
 # max_orders.  Placement only: lookups, events and state do not depend on it.
 cdef enum:
-    ID_RUN = 3
+    ID_RUN = 6
 from ordex.ext.int128 cimport i128
 
 cnp.import_array()
