@@ -1,9 +1,15 @@
 """`ordex perf binary`: OUCH 5.0 order entry and the ITCH 5.0 feed over SoupBinTCP, against
 `ordex serve` in its own process (one per durability mode), driven by asyncio clients on uvloop
-in this process (ordex.gateway.client's framing; orders pre-encoded from the schema with numpy).
+in this process (ordex.gateway.client's framing; orders pre-encoded from the schema with numpy),
+except order_ack's, which is C (perf/soup_pingpong.c via perf/binary_client.py, compiled at run
+time): the asyncio client's own round trip (~26 us p50) is as large as the target.
 
 Workloads (one order entry connection unless stated):
-  order_ack      one order outstanding: Enter Order -> Order Accepted round trip
+  order_ack      one order outstanding: Enter Order -> Order Accepted round trip, from the C
+                 client (blocking write and read, TCP_NODELAY, clock_gettime)
+  order_ack_python  the same from the asyncio client (the figure order_ack had before)
+  loopback_floor the C client's round trip of an Enter Order's size against a trivial C echo
+                 peer: what order_ack would measure if the server took no time
   pipelined      --window orders outstanding, topped up as Order Accepted messages arrive
   feed live      market-maker load: S subscribers (1 and 20) while one market maker requotes
                  --quote-instruments instruments per Mass Quote, at most four outstanding (each
@@ -18,7 +24,9 @@ Orders follow `ordex perf fix`'s cycle (perf/fix_ordex.py): eight limit orders a
 four rest and four cross them, so the book stays bounded; half of the orders trade.
 
 Reported (latencies in us):
-  MODE.order_ack.p50 / p99 / p999 / max        MODE: none, batch, fsync (--modes)
+  MODE.order_ack.p50 / p99 / p999 / max        MODE: none, batch, fsync (--modes); C client
+  MODE.order_ack_python.p50 / p99 / p999 / max the asyncio client's
+  loopback.floor.p50 / p99 / p999 / max         C ping-pong with no server work
   MODE.pipelined.throughput                     orders/s acknowledged
   feed.live_S.throughput, feed.live_orders_S.throughput, feed.snapshot_S.throughput
                  ITCH messages/s per subscriber (the slowest; every subscriber counts its own
@@ -44,6 +52,7 @@ import numpy as np
 from ordex.ext.soup_scan import scan
 from ordex.gateway import config as config_mod
 from ordex.gateway.binary import schema, soup
+from ordex.perf import binary_client
 from ordex.perf.fix import FixReport
 from ordex.perf.fix_load import LoadError, Peer, free_port
 from ordex.perf.fix_ordex import CYCLE, DRIFT
@@ -98,7 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parse-messages", type=int, default=2_000_000,
                         help="ITCH messages the client parser reads alone (default 2000000)")
     parser.add_argument("--skip", default="",
-                        help="comma list: order_ack, pipelined, feed, client_parse")
+                        help="comma list: order_ack, order_ack_python, loopback_floor, "
+                             "pipelined, feed, client_parse")
     parser.add_argument("--dir", type=Path, default=None,
                         help="work directory, kept afterwards (default: temporary, removed)")
 
@@ -472,18 +482,34 @@ def run(args: argparse.Namespace) -> Report:
         "quote_instruments": args.quote_instruments, "snapshot_orders": args.snapshot_orders,
         "parse_messages": args.parse_messages,
         "batch_interval_ms": args.batch_interval_ms,
-        "clients": "uvloop asyncio in the benchmark process; server: ordex serve (own process)"})
+        "clients": "order_ack: C (perf/soup_pingpong.c, blocking, TCP_NODELAY); the others and "
+                   "order_ack_python: uvloop asyncio in the benchmark process; "
+                   "server: ordex serve (own process)"})
     work = args.dir or Path(tempfile.mkdtemp(prefix="ordex-perf-binary-"))
+    work.mkdir(parents=True, exist_ok=True)
     instruments = max(args.quote_instruments, 10)
+    enter = schema.framed_dtype("ouch", "client", "EnterOrder")
+    c_client = None
+    if not {"order_ack", "loopback_floor"} <= skip:
+        c_client = binary_client.compile_client(work)
     try:
+        if "loopback_floor" not in skip:
+            lat = binary_client.loopback_floor(c_client, args.round_trips, enter.itemsize, work)
+            report.add_latency("loopback.floor", lat[len(lat) // 10:], unit="us")
         for mode in modes:
-            if {"order_ack", "pipelined"} <= skip:
+            if {"order_ack", "order_ack_python", "pipelined"} <= skip:
                 break
             with BinaryServer(work / mode, mode, instruments, args.batch_interval_ms) as srv:
+                n = args.round_trips if mode != "fsync" else min(args.round_trips, 2000)
                 if "order_ack" not in skip:
-                    n = args.round_trips if mode != "fsync" else min(args.round_trips, 2000)
-                    lat = uvloop.run(order_ack(srv.port, n, 1))
+                    lat = binary_client.order_ack(
+                        c_client, srv.port, soup.login_request("PERF1", PASSWORD),
+                        encode_orders(1, n, "S000"), enter.fields["UserRefNum"][1], work)
                     report.add_latency(f"{mode}.order_ack", lat[n // 10:], unit="us")
+                if "order_ack_python" not in skip:
+                    # UserRefNums after the C client's (a user's must keep increasing)
+                    lat = uvloop.run(order_ack(srv.port, n, n + 1))
+                    report.add_latency(f"{mode}.order_ack_python", lat[n // 10:], unit="us")
                 if "pipelined" not in skip:
                     report.add(f"{mode}.pipelined.throughput", "/s",
                                uvloop.run(pipelined(srv.port, args.orders, args.window, 10_000_000)))

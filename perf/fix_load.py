@@ -30,17 +30,18 @@ class LoadError(RuntimeError):
     """The generator or a peer could not be built, started or run; the message says which."""
 
 
-def compile_loadgen(workdir: Path, cc: str | None = None) -> Path:
-    """Compile fix_loadgen.c into workdir; returns the executable."""
-    if not SOURCE.exists():
-        raise LoadError(f"{SOURCE} is missing (ordex perf fix needs the source tree: pip install -e .)")
+def compile_loadgen(workdir: Path, cc: str | None = None, source: Path = SOURCE) -> Path:
+    """Compile fix_loadgen.c (or another one-file C program of perf/, `source`) into workdir;
+    returns the executable."""
+    if not source.exists():
+        raise LoadError(f"{source} is missing (ordex perf needs the source tree: pip install -e .)")
     cc = cc or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        raise LoadError("no C compiler found (set CC): the FIX load generator is compiled at run time")
-    out = Path(workdir) / "fix_loadgen"
-    proc = subprocess.run([cc, "-O2", "-o", str(out), str(SOURCE)], capture_output=True, text=True)
+        raise LoadError(f"no C compiler found (set CC): {source.name} is compiled at run time")
+    out = Path(workdir) / source.stem
+    proc = subprocess.run([cc, "-O2", "-o", str(out), str(source)], capture_output=True, text=True)
     if proc.returncode:
-        raise LoadError(f"compiling {SOURCE.name} failed:\n{proc.stderr.strip()}")
+        raise LoadError(f"compiling {source.name} failed:\n{proc.stderr.strip()}")
     return out
 
 
