@@ -148,6 +148,9 @@ cdef class StoreSyncer:
 
     def close(self) -> None:
         """Finish the running round (if any) and stop the thread."""
+        self._stop_thread()
+
+    cdef void _stop_thread(self) noexcept:
         if not self.started:
             return
         pthread_mutex_lock(&self.st.lock)
@@ -161,13 +164,7 @@ cdef class StoreSyncer:
     def __dealloc__(self):
         if self.st == NULL:
             return
-        if self.started:
-            pthread_mutex_lock(&self.st.lock)
-            self.st.stop = True
-            pthread_cond_signal(&self.st.cond)
-            pthread_mutex_unlock(&self.st.lock)
-            with nogil:
-                pthread_join(self.thread, NULL)
+        self._stop_thread()
         pthread_cond_destroy(&self.st.cond)
         pthread_mutex_destroy(&self.st.lock)
         free(self.st)
