@@ -105,8 +105,8 @@ class Journal:
 
         append(rtype: int, ts_ns: int, payload: bytes-like) -> int           # its sequence
         append_many(rtypes u16[], ts_ns i64[], payloads bytes-like, offsets i64[n+1]) -> int
-        append_fixed(rtype, ts_ns, payloads bytes-like, size) -> int           # first sequence
                                                                              # first sequence
+        append_fixed(rtype, ts_ns, payloads, size, seq_at=-1, ts_at=-1) -> int  # first sequence
 
     They raise JournalFailed once the journal failed, JournalBackpressure when more than
     max_pending_bytes wait for the disk, RecordTooLarge / ValueError for bad records.  Only the
@@ -114,7 +114,7 @@ class Journal:
 
     append: Callable[[int, int, object], int]
     append_many: Callable[..., int]
-    append_fixed: Callable[[int, int, object, int], int]
+    append_fixed: Callable[..., int]
 
     def __init__(self, directory: Path, config: JournalConfig, segment: ActiveSegment,
                  scan: ScanResult, lock_fd: int, ops: FileOps, prealloc: Preallocator, *,

@@ -5,8 +5,8 @@ All file I/O of a running journal in `fsync` and `batch` modes happens on this t
 loop only encodes records into a group buffer and hands the group over (Journal.flush).  In `none`
 mode there is nothing to wait for, so the loop writes each group itself (`write_now`) and reports
 it at once: the hand-off to this thread and the wake-up of the loop that reports back cost 55-120
-us per round trip, most of an acknowledgement's latency; this thread is then not started.  os.pwritev and os.fdatasync release
-the GIL, so the loop keeps running while the disk works.  Groups handed over while a sync is in
+us per round trip, most of an acknowledgement's latency; this thread is then not started.
+os.pwritev and os.fdatasync release the GIL, so the loop keeps running while the disk works.  Groups handed over while a sync is in
 progress are written and synced after it: a sync only ever reports records that were written
 before it started.
 

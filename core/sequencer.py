@@ -80,6 +80,8 @@ class Sequencer:
         if self.journal.next_seq != self._next_seq:
             raise RuntimeError(f"journal is at sequence {self.journal.next_seq}, "
                                f"sequencer at {self._next_seq}")
+        # The engine applies only C-contiguous commands: refuse others before anything is
+        # journaled, never a record the engine then fails to apply.
         if not rows.flags.c_contiguous:
             raise ValueError("commands must be one C-contiguous COMMAND_DTYPE array")
         if len(_PADDING):

@@ -125,3 +125,17 @@ def test_journaled_commands_have_zeroed_padding(tmp_path):
         assert journal.wait_durable(3, timeout=10)
     for _, _, _, payload in read_journal(tmp_path / "j"):
         assert not any(payload[i] for i in _PADDING)
+
+
+def test_strided_rows_are_refused_before_anything_is_journaled(tmp_path):
+    """The engine applies only C-contiguous commands: a strided view is refused by the sequencer
+    before it reaches the journal (no record the engine would then fail to apply)."""
+    rows = unsequenced_commands(20)[:8].copy()
+    with Journal.open(tmp_path / "j", JournalConfig(durability="none")) as journal:
+        seq = Sequencer(Engine(reference_data(), max_orders=64), journal, clock_ns=FakeClock())
+        with pytest.raises(ValueError, match="C-contiguous"):
+            seq.submit(rows[::2])
+        assert journal.next_seq == 1 and seq.next_seq == 1
+        seq.submit(rows[:2])
+        assert journal.next_seq == 3
+    assert [r[0] for r in read_journal(tmp_path / "j")] == [1, 2]
