@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ordex.core import snapshot
-from ordex.core.journal import Journal, JournalConfig
+from ordex.core.journal import Journal, JournalConfig, JournalError
 from ordex.core.sequencer import Sequencer
 from ordex.ext.engine import Engine
 from ordex.gateway.config import Config
@@ -219,6 +219,25 @@ class Server:
         if len(events) or len(book_events):
             self._held.append((last, events, book_events))
         return last
+
+    @property
+    def releases_inline(self) -> bool:
+        """`none` durability: the journal writes on this thread and release_submitted() hands
+        the sinks their events before it returns."""
+        return self.config.durability == "none"
+
+    def release_submitted(self) -> None:
+        """In `none` durability, write what was submitted so far and release its events now, so
+        that a gateway's replies leave within the read that brought the orders instead of one
+        loop iteration later, in the journal's scheduled flush.  In fsync and batch, nothing: that
+        one flush per loop iteration gives every command of the iteration, whichever connection
+        or gateway sent it, one shared fdatasync (durable before visible).  A failed or closed
+        journal is ignored here: on_failure reported it and submits refuse from now on."""
+        if self.releases_inline and self.journal is not None:
+            try:
+                self.journal.flush()
+            except JournalError:
+                pass
 
     def _on_durable(self, seq: int) -> None:
         held = self._held

@@ -29,7 +29,6 @@ import numpy as np
 
 from ordex.core.commands import CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
-from ordex.core.journal import JournalError
 from ordex.ext.ouch_in import CommandBatch, OrderTerms
 from ordex.gateway.binary import schema, soup
 from ordex.gateway.binary.ouch_codec import (
@@ -119,13 +118,6 @@ class OuchGateway(Replies):
             self.by_sid[user.sid] = user
         self.codecs = {d: _Codecs(d, self.wire) for d in schema.DIALECTS}
         self.sids = np.array(sorted(self.by_sid), dtype=np.int32)
-        # In `none` durability the journal writes on this thread and releases the events at
-        # once: flushing it right after a read's submit brings the replies back (on_events,
-        # _emit, transport.write) inside that read's data_received, where its scheduled flush
-        # would cost the order a loop iteration.  fsync and batch keep that one flush per loop
-        # iteration: it gives every command of the iteration, whichever connection or gateway
-        # sent it, one shared fdatasync (durable before visible).
-        self._inline_journal = server.config.durability == "none"
         server.subscribe(self.on_events)
 
     # -- start-up ---------------------------------------------------------------------------------
@@ -270,20 +262,9 @@ class OuchGateway(Replies):
         finally:
             if pending.count:
                 self._submit(user, pending)
-                if self._inline_journal:
-                    self._flush_journal()
+                # none durability: the replies come back inside this data_received
+                self.server.release_submitted()
         return i
-
-    def _flush_journal(self) -> None:
-        journal = self.server.journal
-        if journal is None:
-            return
-        try:
-            journal.flush()
-        except JournalError:
-            # failed: reported through the server's on_failure, submits refuse from now on;
-            # closed: the server is stopping and the submit above was refused and answered
-            pass
 
     def _message(self, user, codecs, pending, buf, start: int, end: int) -> None:
         mtype = buf[start:start + 1]

@@ -28,7 +28,6 @@ import numpy as np
 from ordex.core import reasons
 from ordex.core.commands import COMMAND_DTYPE, CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
-from ordex.core.journal import JournalFailed
 from ordex.core.lifecycle import FIX_ORD_STATUS
 from ordex.core.refdata import ReferenceData
 from ordex.ext.fixcodec import FieldError
@@ -148,12 +147,6 @@ class FixApplication:
         self._sources: list[tuple[object, int, int]] = []
         self._row_msgs: list = []
         self._flush_handle = None
-        # In `none` durability the journal's write is on this thread and releases the events at
-        # once: flushing it right after our submit saves the order the loop iteration of the
-        # journal's own scheduled flush (which then finds nothing to write).  fsync and batch
-        # keep that one flush per iteration: it is what gives every command of the iteration,
-        # whichever gateway sent it, one shared fdatasync.
-        self._inline_journal = server.config.durability == "none"
         server.subscribe(self.on_events)
         self.market_data = MarketData(self)
 
@@ -249,7 +242,7 @@ class FixApplication:
         sync anyway, so the batch stays one per loop iteration (the call_soon'd flush): several
         sessions' reads make one submit (per-read submits gave about 15% fewer orders/s with
         four pipelining sessions in fsync mode: medians of four noisy runs)."""
-        if self._n and self._inline_journal:
+        if self._n and self.server.releases_inline:
             self.flush()
 
     def flush(self) -> None:
@@ -274,11 +267,7 @@ class FixApplication:
                     self.reject_at_gateway(session, sid, msg, f"not accepting orders: {e}", 0)
                 at += count
             return
-        if self._inline_journal:
-            try:
-                self.server.journal.flush()
-            except JournalFailed:
-                pass        # reported through the server's on_failure; submits refuse from now on
+        self.server.release_submitted()     # none durability: the acks leave in this read
 
     def reject_at_gateway(self, session, sid: int, msg, text: str, ord_rej_reason: int) -> None:
         """Answer an inbound message the engine will never see."""
