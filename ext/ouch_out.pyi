@@ -20,8 +20,24 @@ encode(events, msg, refs, echo, ts) -> (bytes, ends, count)
       Executed             last_qty at last_px * pstep, A (maker) / R, match = exec_id - maker
       Rejected             reject_lut[reason], echo ClOrdID;  Cancel Reject  UserRefNum only
     Quantities are clipped to 2^32 - 1.
+
+encode_one_user(events, session, echo, echo_first, day_lo, day_hi, terms, trades)
+        -> (bytes, count, last_seq) | None
+    The gateway's common case in one call (no per-event Python object): every event of
+    `session`, with the echo record of its seq in `echo` (the records of seqs echo_first ...),
+    a ts_ns in [day_lo, day_hi) (reply time: ts_ns - day_lo), an instrument id in range, a
+    ClOrdID whose first 10 bytes are digits, and a kind whose reply is plain (NEW -> Accepted,
+    REJECTED -> Rejected, CANCELLED / EXPIRED / RESTATED -> Canceled, TRADE -> Executed, the last
+    only when `trades`).  Writes the same bytes as encode, drops the UserRefNum of each order a
+    TRADE, CANCELLED, EXPIRED or REJECTED event ended from `terms`, and returns the packets, their
+    count and the last event's seq.  None, with nothing changed, when any event is otherwise.
+
+first_session(events) -> int
+    The session of the first event (-1: no events, or not EVENT_DTYPE).
 """
 import numpy as np
+
+from ordex.ext.ouch_in import OrderTerms
 
 # reply codes (the msg values)
 ACCEPTED: int; REPLACED: int; CANCELED: int; EXECUTED: int; REJECTED: int; CANCEL_REJECT: int
@@ -31,3 +47,8 @@ class OuchReplies:
                  reject_lut: np.ndarray, cancel_lut: np.ndarray, terminal: np.ndarray) -> None: ...
     def encode(self, events: np.ndarray, msg: np.ndarray, refs: np.ndarray, echo: np.ndarray,
                ts: np.ndarray) -> tuple[bytes, np.ndarray, int]: ...
+    def encode_one_user(self, events: np.ndarray, session: int, echo: np.ndarray,
+                        echo_first: int, day_lo: int, day_hi: int, terms: OrderTerms,
+                        trades: bool) -> tuple[bytes, int, int] | None: ...
+
+def first_session(events: np.ndarray) -> int: ...

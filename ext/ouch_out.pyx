@@ -2,18 +2,22 @@
 ouch_out.pyi)."""
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from ordex.ext.bigendian cimport put_be
 from ordex.ext.engine cimport EEvent
-from ordex.ext.ouch_in cimport Echo
+from ordex.ext.ouch_in cimport Echo, OrderTerms
+
+cimport numpy as cnp
 
 import numpy as np
 
 from ordex.core.events import EVENT_DTYPE, EventKind, Liquidity
 
 assert EVENT_DTYPE.itemsize == sizeof(EEvent), "EVENT_DTYPE must mirror struct EEvent"
+
+cnp.import_array()
 
 # the reply each event gets (codes of ouch_codec: M_ACCEPTED ... M_CANCEL_REJECT)
 cdef enum:
@@ -30,6 +34,8 @@ ACCEPTED, REPLACED, CANCELED, EXECUTED, REJECTED, CANCEL_REJECT = (
     M_ACCEPTED, M_REPLACED, M_CANCELED, M_EXECUTED, M_REJECTED, M_CANCEL_REJECT)
 
 cdef uint8_t K_RESTATED = EventKind.RESTATED
+cdef uint8_t K_NEW = EventKind.NEW, K_REJECTED = EventKind.REJECTED, K_TRADE = EventKind.TRADE
+cdef uint8_t K_CANCELLED = EventKind.CANCELLED, K_EXPIRED = EventKind.EXPIRED
 cdef uint8_t K_REPLACED = EventKind.REPLACED
 cdef uint8_t MAKER = Liquidity.MAKER
 cdef int64_t MAX_U32 = 0xFFFFFFFF
@@ -103,6 +109,15 @@ cdef void setattr_layout(Layout* m, str member, int off) noexcept:
     elif member == "match": m.match = off
 
 
+def first_session(cnp.ndarray events) -> int:
+    """The session of the first of a non-empty EVENT_DTYPE array (-1 when empty or not
+    EVENT_DTYPE): which user's encode_one_user to try, without a numpy scalar."""
+    if cnp.PyArray_DIM(events, 0) == 0 or (events.dtype is not EVENT_DTYPE
+                                           and events.dtype != EVENT_DTYPE):
+        return -1
+    return (<const EEvent*>cnp.PyArray_DATA(events)).session
+
+
 cdef inline int64_t clip32(int64_t v) noexcept:
     return MAX_U32 if v > MAX_U32 else (0 if v < 0 else v)
 
@@ -127,7 +142,7 @@ cdef class OuchReplies:
     cdef char cancel[1024]
     cdef bint terminal[256]
     cdef char* out
-    cdef Py_ssize_t out_cap
+    cdef Py_ssize_t out_cap, widest
 
     def __cinit__(self, dict layouts, object pstep, object symbols, object reject_lut,
                   object cancel_lut, object terminal):
@@ -159,11 +174,119 @@ cdef class OuchReplies:
             self.terminal[k] = k < len(term) and term[k]
         self.out = NULL
         self.out_cap = 0
+        self.widest = 0
+        for k in range(1, N_MSG):
+            self.widest = max(self.widest, self.lay[k].size)
 
     def __dealloc__(self):
         PyMem_Free(self.pstep)
         PyMem_Free(self.symbols)
         PyMem_Free(self.out)
+
+    cdef char* write_reply(self, char* p, int code, const EEvent* e, const Echo* ec,
+                           int64_t ref, int64_t t) noexcept:
+        """One reply (code M_*) to event e as a Sequenced Data packet at p; returns its end.  The
+        one writer of both encode and encode_one_user (byte for byte the same replies)."""
+        cdef Layout* m = &self.lay[code]
+        cdef int64_t step, q, inst = e.instrument
+        cdef bint maker
+        memset(p, 0, m.size)
+        put_be(p, m.size - 2, 2)
+        p[2] = 0x53                          # S: Sequenced Data
+        p[3] = m.type
+        put_be(p + m.ts, <uint64_t>t, 8)
+        put_be(p + m.ref, <uint64_t>ref, 4)
+        step = self.pstep[inst] if 0 <= inst < self.n_instruments else 0
+        if code == M_ACCEPTED or code == M_REPLACED:
+            if m.orig >= 0:
+                put_be(p + m.orig, <uint64_t>userref(e.orig_clordid), 4)
+            p[m.side] = SIDES[e.side if e.side <= 2 else 0]
+            put_be(p + m.qty, <uint64_t>(MAX_U32 if e.qty > MAX_U32 else e.qty), 4)
+            if 0 <= inst < self.n_instruments:
+                memcpy(p + m.symbol, self.symbols + inst * self.symbol_w,
+                       min(self.symbol_w, m.symbol_w))
+            put_be(p + m.price, <uint64_t>(e.price * step), 8)
+            p[m.tif] = b"3"[0] if (e.tif & 7) == 3 else b"0"[0]
+            p[m.display] = ec.display
+            put_be(p + m.oref, <uint64_t>e.order_id, 8)
+            p[m.capacity] = ec.capacity
+            p[m.ise] = ec.ise
+            p[m.cross] = ec.cross
+            p[m.state] = b"D"[0] if self.terminal[e.state] else b"L"[0]
+            memcpy(p + m.clordid, ec.clordid, 14)
+        elif code == M_CANCELED:
+            if m.orig >= 0:
+                put_be(p + m.orig, <uint64_t>ref, 4)
+            if e.kind == K_REPLACED:       # a reduction: the quantity taken off
+                q = ec.old_qty - e.qty
+            elif e.kind == K_RESTATED:
+                q = e.last_qty
+            else:
+                q = e.qty - e.cum_qty
+            put_be(p + m.qty, <uint64_t>clip32(q), 4)
+            p[m.reason] = b"U"[0] if e.kind == K_REPLACED else \
+                self.cancel[e.reason if e.reason < 1024 else 1023]
+        elif code == M_EXECUTED:
+            put_be(p + m.qty, <uint64_t>(MAX_U32 if e.last_qty > MAX_U32 else e.last_qty), 4)
+            put_be(p + m.price, <uint64_t>(e.last_px * step), 8)
+            maker = e.liquidity == MAKER
+            p[m.liquidity] = b"A"[0] if maker else b"R"[0]
+            put_be(p + m.match, <uint64_t>(e.exec_id - maker), 8)
+        elif code == M_REJECTED:
+            put_be(p + m.reason, self.reject[e.reason if e.reason < 1024 else 1023], m.reason_w)
+            memcpy(p + m.clordid, ec.clordid, 14)
+        return p + m.size
+
+    cdef int reserve(self, Py_ssize_t need) except -1:
+        cdef char* buf
+        if need > self.out_cap:
+            buf = <char*>PyMem_Realloc(self.out, need)
+            if buf == NULL:
+                raise MemoryError()
+            self.out, self.out_cap = buf, need
+        return 0
+
+    def encode_one_user(self, cnp.ndarray events, int32_t session, cnp.ndarray echo,
+                        int64_t echo_first, int64_t day_lo, int64_t day_hi, OrderTerms terms,
+                        bint trades):
+        """(bytes, count) or None: see ouch_out.pyi."""
+        if events.dtype is not EVENT_DTYPE and events.dtype != EVENT_DTYPE:
+            raise TypeError(f"events must have EVENT_DTYPE, not {events.dtype}")
+        if echo.dtype.itemsize != sizeof(Echo) or not cnp.PyArray_IS_C_CONTIGUOUS(echo):
+            raise TypeError("echo records must be a contiguous ouch_codec.ECHO_DTYPE array")
+        if not cnp.PyArray_IS_C_CONTIGUOUS(events):
+            return None
+        cdef Py_ssize_t n = cnp.PyArray_DIM(events, 0), n_echo = cnp.PyArray_DIM(echo, 0), j
+        cdef const EEvent* e = <const EEvent*>cnp.PyArray_DATA(events)
+        cdef const Echo* ec = <const Echo*>cnp.PyArray_DATA(echo)
+        cdef int64_t at, ref
+        cdef uint8_t k
+        if n == 0:
+            return None
+        # first every event is checked, so that None leaves everything as it was
+        for j in range(n):
+            k = e[j].kind
+            if e[j].session != session or not (
+                    k == K_NEW or k == K_REJECTED or k == K_CANCELLED or k == K_EXPIRED
+                    or k == K_RESTATED or (k == K_TRADE and trades)):
+                return None
+            at = e[j].seq - echo_first
+            if at < 0 or at >= n_echo or not day_lo <= e[j].ts_ns < day_hi:
+                return None
+            if not 0 <= e[j].instrument < self.n_instruments or userref(e[j].clordid) < 0:
+                return None
+        self.reserve(n * self.widest)
+        cdef char* p = self.out
+        for j in range(n):
+            k = e[j].kind
+            ref = userref(e[j].clordid)
+            p = self.write_reply(
+                p, M_ACCEPTED if k == K_NEW else M_REJECTED if k == K_REJECTED else
+                M_EXECUTED if k == K_TRADE else M_CANCELED,
+                &e[j], &ec[e[j].seq - echo_first], ref, e[j].ts_ns - day_lo)
+            if k != K_NEW and k != K_RESTATED and self.terminal[e[j].state]:
+                terms.drop(ref)
+        return PyBytes_FromStringAndSize(self.out, p - self.out), n, e[n - 1].seq
 
     def encode(self, events, msg, refs, echo, ts) -> tuple:
         """(bytes, ends, count): the reply of each event with msg[j] != 0, in event order; ends[j]
@@ -188,73 +311,12 @@ cdef class OuchReplies:
         cdef const uint8_t[::1] echo_raw = echo_a.view(np.uint8).reshape(-1)
         cdef const EEvent* e = <const EEvent*>&ev_raw[0]
         cdef const Echo* ec = <const Echo*>&echo_raw[0]
-        cdef Py_ssize_t widest = 0
-        for j in range(1, N_MSG):
-            widest = max(widest, self.lay[j].size)
-        cdef Py_ssize_t need = n * widest
-        cdef char* buf
-        if need > self.out_cap:
-            buf = <char*>PyMem_Realloc(self.out, need)
-            if buf == NULL:
-                raise MemoryError()
-            self.out, self.out_cap = buf, need
+        self.reserve(n * self.widest)
         cdef char* p = self.out
-        cdef Layout* m
-        cdef int64_t count = 0, step, q, inst
-        cdef bint maker
+        cdef int64_t count = 0
         for j in range(n):
-            if code[j] == 0 or code[j] >= N_MSG:
-                end[j] = p - self.out
-                continue
-            m = &self.lay[code[j]]
-            memset(p, 0, m.size)
-            put_be(p, m.size - 2, 2)
-            p[2] = 0x53                          # S: Sequenced Data
-            p[3] = m.type
-            put_be(p + m.ts, <uint64_t>t[j], 8)
-            put_be(p + m.ref, <uint64_t>ref[j], 4)
-            inst = e[j].instrument
-            step = self.pstep[inst] if 0 <= inst < self.n_instruments else 0
-            if code[j] == M_ACCEPTED or code[j] == M_REPLACED:
-                if m.orig >= 0:
-                    put_be(p + m.orig, <uint64_t>userref(e[j].orig_clordid), 4)
-                p[m.side] = SIDES[e[j].side if e[j].side <= 2 else 0]
-                put_be(p + m.qty, <uint64_t>(MAX_U32 if e[j].qty > MAX_U32 else e[j].qty), 4)
-                if 0 <= inst < self.n_instruments:
-                    memcpy(p + m.symbol, self.symbols + inst * self.symbol_w,
-                           min(self.symbol_w, m.symbol_w))
-                put_be(p + m.price, <uint64_t>(e[j].price * step), 8)
-                p[m.tif] = b"3"[0] if (e[j].tif & 7) == 3 else b"0"[0]
-                p[m.display] = ec[j].display
-                put_be(p + m.oref, <uint64_t>e[j].order_id, 8)
-                p[m.capacity] = ec[j].capacity
-                p[m.ise] = ec[j].ise
-                p[m.cross] = ec[j].cross
-                p[m.state] = b"D"[0] if self.terminal[e[j].state] else b"L"[0]
-                memcpy(p + m.clordid, ec[j].clordid, 14)
-            elif code[j] == M_CANCELED:
-                if m.orig >= 0:
-                    put_be(p + m.orig, <uint64_t>ref[j], 4)
-                if e[j].kind == K_REPLACED:       # a reduction: the quantity taken off
-                    q = ec[j].old_qty - e[j].qty
-                elif e[j].kind == K_RESTATED:
-                    q = e[j].last_qty
-                else:
-                    q = e[j].qty - e[j].cum_qty
-                put_be(p + m.qty, <uint64_t>clip32(q), 4)
-                p[m.reason] = b"U"[0] if e[j].kind == K_REPLACED else \
-                    self.cancel[e[j].reason if e[j].reason < 1024 else 1023]
-            elif code[j] == M_EXECUTED:
-                put_be(p + m.qty, <uint64_t>(MAX_U32 if e[j].last_qty > MAX_U32 else e[j].last_qty), 4)
-                put_be(p + m.price, <uint64_t>(e[j].last_px * step), 8)
-                maker = e[j].liquidity == MAKER
-                p[m.liquidity] = b"A"[0] if maker else b"R"[0]
-                put_be(p + m.match, <uint64_t>(e[j].exec_id - maker), 8)
-            elif code[j] == M_REJECTED:
-                put_be(p + m.reason, self.reject[e[j].reason if e[j].reason < 1024 else 1023],
-                   m.reason_w)
-                memcpy(p + m.clordid, ec[j].clordid, 14)
-            p += m.size
-            count += 1
+            if code[j] != 0 and code[j] < N_MSG:
+                p = self.write_reply(p, code[j], &e[j], &ec[j], ref[j], t[j])
+                count += 1
             end[j] = p - self.out
         return PyBytes_FromStringAndSize(self.out, p - self.out), ends, count

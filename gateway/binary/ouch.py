@@ -30,6 +30,7 @@ import numpy as np
 from ordex.core.commands import CommandKind, OrdType, Scope, Tif
 from ordex.core.events import EventKind
 from ordex.ext.ouch_in import CommandBatch, OrderTerms
+from ordex.ext.ouch_out import first_session
 from ordex.gateway.binary import schema, soup
 from ordex.gateway.binary.ouch_codec import (
     COD_CLORDID, DISPLAY_OK, PROTECTION_CLORDID, SMALL_BATCH, SRC_CANCEL, SRC_ENTER, SRC_MASS,
@@ -494,6 +495,8 @@ class OuchGateway(Replies):
                 self._system_event(user, b"E")
 
     def on_events(self, events: np.ndarray) -> None:
+        if len(events) <= SMALL_BATCH and self._one_user_events(events):
+            return
         if len(events) <= SMALL_BATCH:
             mine: dict[int, list[tuple]] = {}
             for row in events.tolist():
@@ -517,6 +520,33 @@ class OuchGateway(Replies):
         for user in self.users.values():
             while user.echo and user.echo[0][0] + len(user.echo[0][1]) - 1 <= last:
                 user.echo.popleft()
+
+    def _one_user_events(self, events: np.ndarray) -> bool:
+        """The common batch (one order's events, all of one user, no quotes, mass cancels or
+        protection to keep track of) in one call into C: the replies written, ended orders'
+        terms dropped, the reply stored and sent.  False (nothing done) for anything else, which
+        the general path below answers the same way, byte for byte."""
+        user = self.by_sid.get(first_session(events))
+        if user is None or not user.echo or user.quote_of or user.quote_acks:
+            return False
+        watched = (user.cfg.protection_fills or user.cfg.protection_qty) and not user.tripped
+        seq0, rec = user.echo[-1]
+        clock = self.clock
+        try:
+            got = self.codecs[user.dialect].replies.encode_one_user(
+                events, user.sid, rec, seq0, clock._lo, clock._hi, user.terms, not watched)
+            if got is None:
+                return False
+            packets, count, last = got
+            if count:
+                self._emit(user, packets, count)
+        except Exception:   # noqa: BLE001 - as in on_events: logged, the loop goes on
+            log.exception("%s: encoding replies failed", user.name)
+            return True
+        echo = user.echo
+        while echo and echo[0][0] + len(echo[0][1]) - 1 <= last:
+            echo.popleft()
+        return True
 
     def _user_events(self, user: User, ev) -> None:
         """One user's events: a few as tuples (EVENT_DTYPE order), more as an array."""

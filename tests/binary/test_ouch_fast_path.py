@@ -1,0 +1,136 @@
+"""The one-user reply path (OuchGateway._one_user_events: one order's events written, stored and
+sent in one call into C, ext/ouch_out.encode_one_user) against the general path it short-cuts.
+
+One scenario -- resting orders, fills within one user and across two, a partial fill, an IOC
+remainder, cancels, a cancel of an unknown order, engine and gateway rejects -- runs three ways on
+a server whose clock stands still (so that every run stamps the same ts_ns):
+    each message its own read (the fast path answers what it can),
+    each message its own read with the fast path switched off (the general path answers all),
+    each run of one user's consecutive messages as one read (batches of several orders).
+Every run must write the same Sequenced Data to each client, store the same messages, and
+journal the same commands."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, run
+from ordex.gateway.binary.gateway import BinaryGateway
+from ordex.gateway.server import Server
+
+T0 = 1_765_000_000_123_456_789        # a fixed ts_ns: the runs must stamp the same times
+
+
+def scenario(c1, c2) -> list[tuple[str, bytes]]:
+    """(user, packet) steps; c1/c2 only encode (MM1 and MM2)."""
+    s = []
+    # replies the gateway gives itself go out before those of the read's batch: at the start of
+    # a run of one user's messages, batching does not reorder them
+    s += [("MM1", c1.cancel_bytes(99)),                               # not live: Cancel Reject
+          ("MM1", c1.enter_bytes(5, "B", 10, "NOPE", PX)),            # gateway reject (symbol)
+          ("MM1", c1.enter_bytes(1, "S", 100, MSFT, PX + 100)),       # rests
+          ("MM1", c1.enter_bytes(2, "S", 100, MSFT, PX + 200)),       # rests
+          ("MM1", c1.enter_bytes(3, "B", 40, MSFT, PX + 100)),        # fills within MM1
+          ("MM1", c1.enter_bytes(4, "B", 10, MSFT, PX - 5000)),       # rests far away
+          ("MM1", c1.cancel_bytes(4)),                                # cancelled
+          ("MM1", c1.enter_bytes(6, "B", 1_000_000, MSFT, PX)),       # engine reject (max qty)
+          ("MM2", c2.enter_bytes(1, "B", 30, MSFT, PX + 100)),        # fills against MM1
+          ("MM2", c2.enter_bytes(2, "B", 500, MSFT, PX + 200, tif="3")),   # IOC: fills, rest off
+          ("MM2", c2.enter_bytes(3, "S", 10, MSFT, PX + 300)),
+          ("MM2", c2.enter_bytes(4, "B", 5, MSFT, PX + 300)),         # fills within MM2
+          ("MM2", c2.enter_bytes(5, "B", 7, MSFT, PX + 300)),         # rest of 3, rests
+          ("MM2", c2.cancel_bytes(5)),
+          ("MM1", c1.enter_bytes(7, "B", 20, MSFT, PX + 100)),
+          ("MM1", c1.enter_bytes(8, "S", 20, MSFT, PX + 100)),        # fills within MM1
+          ("MM1", c1.enter_bytes(9, "B", 20, MSFT, PX + 100, tif="3"))]   # IOC: nothing to fill
+    return s
+
+
+def _recording(conn, out: list[bytes]) -> None:
+    transport = conn.transport
+    real = transport.write
+
+    def record(b):
+        out.append(bytes(b))
+        real(b)
+
+    conn.transport = type("Recording", (), {
+        "write": staticmethod(record),
+        "__getattr__": lambda self, name: getattr(transport, name)})()
+
+
+def sequenced(data: bytes) -> list[bytes]:
+    """The Sequenced Data packets in data (heartbeats and other packets left out)."""
+    out, i = [], 0
+    while i + 2 <= len(data):
+        end = i + 2 + int.from_bytes(data[i:i + 2], "big")
+        if data[i + 2:i + 3] == b"S":
+            out.append(data[i:end])
+        i = end
+    return out
+
+
+async def one_run(tmp_path, how: str, loop_kind: str) -> dict:
+    cfg = binary_config(tmp_path, durability="none")
+    server = Server(cfg, clock_ns=lambda: T0)
+    gw = BinaryGateway(cfg)
+    server.gateways.append(gw)
+    await server.start()
+    used = []
+    try:
+        if how == "general":
+            gw.ouch._one_user_events = lambda events: False
+        else:
+            real = gw.ouch._one_user_events
+
+            def counting(events):
+                took = real(events)
+                used.append(took)
+                return took
+            gw.ouch._one_user_events = counting
+        c1, c2 = await ouch(gw, "MM1"), await ouch(gw, "MM2")
+        written = {"MM1": [], "MM2": []}
+        conns = {u: gw.ouch.users[u].conn for u in written}
+        for u, conn in conns.items():
+            _recording(conn, written[u])
+        steps = scenario(c1, c2)
+        if how == "batched":
+            merged: list[tuple[str, bytes]] = []
+            for user, pkt in steps:
+                if merged and merged[-1][0] == user:
+                    merged[-1] = (user, merged[-1][1] + pkt)
+                else:
+                    merged.append((user, pkt))
+            steps = merged
+        for user, pkt in steps:
+            conns[user].data_received(pkt)
+        await asyncio.sleep(0.01)
+        out = {"used": used}
+        for u in written:
+            out[u] = sequenced(b"".join(written[u]))
+            out[u + " store"] = sequenced(b"".join(gw.ouch.users[u].store.read_from(1)))
+        out["journal"] = [(seq, rtype, ts, payload)
+                          for seq, rtype, ts, payload in server.journal.read(0)]
+        c1.close()
+        c2.close()
+        return out
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_fast_path_replies_store_and_journal_match_the_general_path(tmp_path, loop_kind):
+    runs = {}
+    for how in ("fast", "general", "batched"):
+        runs[how] = run(loop_kind, one_run(tmp_path / how, how, loop_kind))
+    fast, general, batched = runs["fast"], runs["general"], runs["batched"]
+    # the scenario exercises both paths, and every reply kind the fast path writes
+    assert any(fast["used"]) and not all(fast["used"])
+    kinds = {p[3:4] for u in ("MM1", "MM2") for p in fast[u]}
+    assert {b"A", b"E", b"C", b"J", b"I"} <= kinds, kinds
+    for key in ("MM1", "MM2", "MM1 store", "MM2 store", "journal"):
+        assert fast[key] == general[key], key
+        assert fast[key] == batched[key], key
+    for u in ("MM1", "MM2"):
+        assert fast[u] == fast[u + " store"][-len(fast[u]):]   # sent = stored (after login)
