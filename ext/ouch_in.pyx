@@ -1,4 +1,5 @@
 """OUCH order entry's batch of engine commands, built in C (see ouch_in.pyi)."""
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
@@ -108,15 +109,11 @@ cdef class CommandBatch:
 
     def build(self) -> tuple:
         """(commands, echo records) as new arrays."""
-        rows = np.empty(self.n, dtype=COMMAND_DTYPE)
-        echo = np.empty(self.n, dtype=ECHO_DTYPE)
-        cdef uint8_t[::1] r, e
-        if self.n:
-            r = rows.view(np.uint8).reshape(-1)
-            e = echo.view(np.uint8).reshape(-1)
-            memcpy(&r[0], self.rows, self.n * sizeof(ECommand))
-            memcpy(&e[0], self.echo, self.n * sizeof(Echo))
-        return rows, echo
+        # over bytearray copies: np.empty of these aligned struct dtypes costs ~1 us and a
+        # .view(np.uint8) as much again, several times the rest of one order's submission
+        rows = PyByteArray_FromStringAndSize(<char*>self.rows, self.n * sizeof(ECommand))
+        echo = PyByteArray_FromStringAndSize(<char*>self.echo, self.n * sizeof(Echo))
+        return np.frombuffer(rows, COMMAND_DTYPE), np.frombuffer(echo, ECHO_DTYPE)
 
 
 # -- Enter Order runs --------------------------------------------------------------------------

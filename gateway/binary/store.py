@@ -150,16 +150,20 @@ class SequencedStore:
         if self.closed:
             raise StoreError(f"{self.path}: store is closed")
         first = self.next_seq
-        self.max_userref = max(self.max_userref, max_userref)
-        head = _CHUNK.pack(_CHUNK_MAGIC, first, count, len(packets), self.max_userref)
-        crc = crc32c(packets, crc32c(head))
-        data = b"".join((head, packets, _CRC.pack(crc)))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        if max_userref > self.max_userref:
+            self.max_userref = max_userref
+        # one chunk is usually one small write: no memoryview unless the kernel took part of it
+        body = _CHUNK.pack(_CHUNK_MAGIC, first, count, len(packets), self.max_userref) + packets
+        data = body + _CRC.pack(crc32c(body))
+        size = len(data)
+        written = os.write(self._fd, data)
+        if written != size:
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._fd, view):]
         self._first.append(first)
         self._offset.append(self._size)
-        self._size += len(data)
+        self._size += size
         self.next_seq = first + count
         self.dirty = True
         return first
