@@ -212,10 +212,11 @@ class Server:
         if not self.accepting:
             raise NotAccepting(self.refusal)
         self.sequencer.submit(rows)
-        events = self.engine.events_array()
-        book_events = self.engine.book.events_array() if self._book_sinks else _NO_EVENTS
-        self.engine.clear_events()
-        last = int(rows["seq"][-1])
+        engine = self.engine
+        events = engine.events_array()
+        book_events = engine.book.events_array() if self._book_sinks else _NO_EVENTS
+        engine.clear_events()
+        last = self.sequencer.next_seq - 1       # rows' last seq, without a numpy scalar
         if len(events) or len(book_events):
             self._held.append((last, events, book_events))
         return last

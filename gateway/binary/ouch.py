@@ -434,12 +434,12 @@ class OuchGateway(Replies):
                 rows["clordid"][at] = cl
                 user.mass_cancels[cl] = (request_id, sym)
         try:
-            self.server.submit(rows)
+            last = self.server.submit(rows)
         except Exception as e:   # NotAccepting, journal back-pressure or failure
             log.warning("%s: %d command(s) refused: %s", user.name, len(rows), e)
             self._refused(user, rows, echo, p)
             return
-        seq0 = int(rows["seq"][0])
+        seq0 = last - len(rows) + 1
         user.echo.append((seq0, echo))
         for at, quote_id, count in p.acks:
             user.quote_acks.append((seq0 + at, quote_id, count))
