@@ -158,7 +158,9 @@ def command_entry(names: Names, c) -> dict:
          "time": format_time(c["ts_ns"]), "actor": names.actor(sid, kind, clordid),
          "kind": _enum_name(CommandKind, kind)}
     inst = int(c["instrument"])
-    if kind == CommandKind.NEW_ORDER:
+    if kind in (CommandKind.NEW_ORDER, CommandKind.QUOTE):    # QUOTE: qty is the open quantity
+        if kind == CommandKind.QUOTE and c["orig_clordid"]:
+            e["orig_clordid"] = bytes(c["orig_clordid"]).decode(errors="replace")
         e.update(clordid=clordid.decode(errors="replace"), account=names.account(int(c["account"])),
                  instrument=names.symbol(inst), side=_enum_name(Side, int(c["side"])),
                  ord_type=_enum_name(OrdType, int(c["ord_type"])), tif=_enum_name(Tif, int(c["tif"])),

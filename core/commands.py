@@ -44,6 +44,19 @@ class CommandKind(IntEnum):
                         # trading day for ClOrdID uniqueness -- the engine forgets every
                         # (session, clordid) that names no live or pending order, so they may be
                         # used again; a CLORDIDS_PURGED or ADMIN_REJECTED event
+    QUOTE = 13          # session, account, instrument, side, price, qty = the side's new OPEN
+                        # quantity, clordid, flags (POST_ONLY), stp, and the previous side by
+                        # orig_clordid or order_id (neither: none): a market maker's requote of
+                        # one side, a LIMIT DAY order (ord_type, tif, stop_price, display,
+                        # expire_ts_ns, link are not read).  CANCEL of the previous side then
+                        # NEW_ORDER, except that a live previous side the new one may replace
+                        # is changed in place: one REPLACED event; qty 0 is a CANCEL.  The
+                        # contract (ext/engine.pyi, QUOTE) says exactly how.
+                        # A kind, not a flag on REPLACE: its qty means open quantity, not total,
+                        # it may create an order, and it carries NEW_ORDER's fields -- a REPLACE
+                        # flag would make REPLACE's qty modal and every journal reader (audit,
+                        # inspect, replay tools) would read a quote as a FIX replace.  No journal
+                        # written before it holds kind 13, so old journals replay unchanged.
 
 
 class Side(IntEnum):

@@ -545,8 +545,9 @@ class ReferenceEngine:
         ref = self._reference(instrument)
         return band > 0 and ref is not None and abs(price - ref[0]) * BPS > band * ref[0]
 
-    def _check_new(self, c: SimpleNamespace) -> tuple[int, int]:
-        """Steps 3-14 of the contract: (reason, hold price); reason OK means accept."""
+    def _check_new(self, c: SimpleNamespace, freeing: int = 0) -> tuple[int, int]:
+        """Steps 3-14 of the contract: (reason, hold price); reason OK means accept.  `freeing`
+        orders are about to end (a QUOTE's previous side): their slots count as free (R6)."""
         if self._sessions[c.session].kill:
             return Reason.SESSION_KILL_SWITCH, 0
         if not self._take_token(c.session):
@@ -634,7 +635,7 @@ class ReferenceEngine:
                 return Reason.INSUFFICIENT_BUYING_POWER, 0
         elif not acct.may_short and pos.qty - pos.held_qty < c.qty:
             return Reason.INSUFFICIENT_POSITION, 0
-        if len(self._orders) >= self.max_orders:
+        if len(self._orders) - freeing >= self.max_orders:
             return Reason.BOOK_FULL, 0
         return Reason.OK, hold_price
 
@@ -958,6 +959,72 @@ class ReferenceEngine:
         self._order_event(EventKind.REPLACED, o, orig_clordid=previous)
         self._map_book_events(events)
 
+    def _on_quote(self, c: SimpleNamespace) -> None:
+        """QUOTE, read against the contract's paragraph: CANCEL of the previous side, then
+        NEW_ORDER of a LIMIT DAY order -- or, when the previous side is live and may take the
+        new terms, one in-place replace."""
+        if c.qty == 0:
+            return self._on_cancel(c)
+        if not self._trading_session(c.session):
+            return self._reject_new(c, 0, Reason.ACCOUNT_NOT_PERMITTED)
+        if (c.session, c.clordid) in self._clordids:
+            return self._reject_new(c, 0, Reason.DUPLICATE_CLORDID)
+        prev = None
+        if c.order_id != 0 or c.orig_clordid:
+            reason, target = self._lookup(c)
+            if reason == Reason.OK:
+                prev = self._orders[target]
+        oid = self._next_order_id
+        self._next_order_id += 1
+        n = SimpleNamespace(**{**vars(c), "kind": int(CommandKind.NEW_ORDER),
+                               "ord_type": int(OrdType.LIMIT), "tif": int(Tif.DAY),
+                               "stop_price": 0, "display": 0, "expire_ts_ns": 0, "link": 0,
+                               "order_id": 0, "flags": c.flags & int(Flag.POST_ONLY)})
+        if prev is not None:          # checked as if cancelled: open quantity and hold freed
+            prev.leaves = 0
+            self._set_hold(prev)
+        reason, hold_price = self._check_new(n, freeing=1 if prev is not None else 0)
+        if (not reason and prev is not None and self._book.order(prev.id) is not None
+                and (prev.session, prev.account, prev.instrument, prev.side, prev.stp)
+                == (c.session, n.account, n.instrument, n.side, n.stp)
+                and prev.ord_type == OrdType.LIMIT and prev.tif == Tif.DAY and prev.display == 0
+                and prev.post_only == bool(n.flags & Flag.POST_ONLY) and not prev.oco
+                and not prev.oto_child and not prev.is_child):
+            result = self._book.replace(prev.id, n.price, n.qty)
+            events = self._book.take_events()
+            if result == BookResult.OK:
+                self._clordids[c.session, c.clordid] = prev.id
+                previous = prev.clordid
+                prev.price, prev.qty, prev.hold_price = n.price, prev.cum_qty + n.qty, hold_price
+                prev.leaves = n.qty
+                prev.clordid = c.clordid
+                prev.state = next_state(prev.state, LE.REPLACE)
+                self._set_hold(prev)
+                self._order_event(EventKind.REPLACED, prev, orig_clordid=previous)
+                self._map_book_events(events)
+                return
+            reason = _BOOK_REJECT_REASON[result]
+        self._clordids[c.session, c.clordid] = oid
+        if prev is not None:
+            self._terminate(prev, LE.CANCEL, EventKind.CANCELLED, Reason.USER_CANCEL)
+            ev = self._events[-1]
+            self._events[-1] = ev[:-1] + (c.clordid,)       # orig_clordid: the quote's
+        if reason:
+            return self._reject_new(n, oid, reason)
+        o = _Order(oid, n.session, n.account, n.instrument, n.side, n.ord_type, n.tif, n.price,
+                   0, n.qty, 0, 0, bool(n.flags & Flag.POST_ONLY), n.stp, n.clordid,
+                   leaves=n.qty, hold_price=hold_price)
+        self._orders[oid] = o
+        self._set_hold(o)
+        result, events = self._enter_book(o)
+        if result != BookResult.OK:
+            o.state = next_state(o.state, LE.REJECT)
+            self._end(o, EventKind.REJECTED, _BOOK_REJECT_REASON[result])
+            return
+        o.state = next_state(o.state, LE.ACCEPT)
+        self._order_event(EventKind.NEW, o)
+        self._map_book_events(events)
+
     def _on_status_request(self, c: SimpleNamespace) -> None:
         if not self._session_known(c.session):
             return self._cancel_reject(c, Reason.ACCOUNT_NOT_PERMITTED)
@@ -1152,6 +1219,7 @@ class ReferenceEngine:
         CommandKind.SET_LIMIT: _on_set_limit,
         CommandKind.DISCONNECT: _on_disconnect,
         CommandKind.PURGE_CLORDIDS: _on_purge_clordids,
+        CommandKind.QUOTE: _on_quote,
     }
 
     # ---- state views -------------------------------------------------------------------------

@@ -162,8 +162,9 @@ def decode_command(payload: bytes) -> dict:
         raise ValueError(f"{len(payload)} bytes, an engine command has {COMMAND_DTYPE.itemsize}")
     row = np.frombuffer(payload, dtype=COMMAND_DTYPE)[0]
     # who and what a command is about stays even when 0 (account 0 is an account)
+    order_fields = row["kind"] in (CommandKind.NEW_ORDER, CommandKind.QUOTE)
     identity = {"kind", "session"} | ({"account", "instrument", "side", "ord_type", "tif"}
-                                      if row["kind"] == CommandKind.NEW_ORDER else set())
+                                      if order_fields else set())
     out = {}
     for name in COMMAND_DTYPE.names:
         value = row[name].item()

@@ -27,6 +27,7 @@ cdef enum:
     K_SET_LIMIT = 10
     K_DISCONNECT = 11
     K_PURGE_CLORDIDS = 12
+    K_QUOTE = 13
     LIM_MAX_POSITION = 1
     LIM_MAX_ORDER_QTY = 2
     LIM_MAX_NOTIONAL = 3
@@ -400,7 +401,10 @@ cdef class Engine:
     cdef uint16_t check_terms(self, EInstrument* ins, uint8_t ord_type, int64_t price, int64_t stop_price, int64_t qty) noexcept
     cdef uint16_t check_collar(self, EInstrument* ins, uint8_t ord_type, int64_t price) noexcept
     cdef int64_t hold_price_of(self, EInstrument* ins, uint8_t ord_type, uint8_t side, int64_t price, int64_t stop_price) noexcept
+    cdef uint16_t order_checks(self, ECommand* c, int32_t* link_slot, int64_t* hold_price) noexcept
     cdef int new_order(self, ECommand* c) except -1
+    cdef int create_order(self, ECommand* c, int64_t oid, int32_t link_slot, int64_t hold_price) except -1
+    cdef int quote_cmd(self, ECommand* c) except -1
     cdef int32_t resolve(self, ECommand* c, int64_t* order_id, uint16_t* reason) except -2
     cdef inline bint session_ok(self, int32_t session) noexcept
     cdef int cancel_cmd(self, ECommand* c) except -1

@@ -106,6 +106,30 @@ REPLACE: target must be live; new qty must exceed cum_qty (QTY_NOT_ABOVE_FILLED)
     any failure: CANCEL_REJECTED, order unchanged.  Success: REPLACED event (new clordid, new terms,
     leaves = qty - cum_qty), hold adjusted; a live order goes through book.replace (same price and
     smaller leaves keeps priority), whose fills follow.  Pending orders just take the new terms.
+QUOTE (a market maker's requote of one side; core/commands.py): qty is the side's new open
+    quantity.  qty 0 is exactly a CANCEL (same checks, events and clordid records).  Otherwise:
+    1 session not a trading session -> REJECTED ACCOUNT_NOT_PERMITTED (order_id 0); 2 clordid
+    duplicate -> REJECTED DUPLICATE_CLORDID (order_id 0); nothing else happens in either case.
+    Then the previous side is looked up like a CANCEL's target (order_id, else orig_clordid; both
+    empty: none) -- "prev" below only if it is live or pending; a finished or unknown one is
+    simply no previous side.  The quote takes the next order id (ids as for NEW_ORDER; it stays
+    unused when prev is changed in place) and is checked as NEW_ORDER steps 3-14 (and R6's
+    BOOK_FULL) for a LIMIT DAY order with the command's session, account, instrument, side,
+    price, qty, stp and POST_ONLY flag (display 0, no link), counting prev's open quantity, hold
+    and order slot as already released.
+    In place: the checks pass and prev is live in the book with the same session, account,
+    instrument, side, stp and flags (POST_ONLY equal, no OCO/OTO link or child), LIMIT, DAY, no
+    display.  Then book.replace(prev, price, qty) -- priority by the book's replace rules: kept
+    only for the same price and a smaller open quantity -- and on success a REPLACED event
+    (clordid = the quote's, orig_clordid = prev's previous clordid; qty = cum_qty + the new open
+    quantity, leaves = qty of the command; hold re-taken at the new price), book events follow
+    as for REPLACE; the quote's clordid records prev's id.  A book refusal (POST_ONLY_WOULD_TAKE,
+    BOOK_FULL) goes on as a failed check below.
+    Otherwise the clordid records the new id; prev, if any, is cancelled: CANCELLED (reason
+    USER_CANCEL, clordid = prev's own, which stays its current one; orig_clordid = the quote's);
+    then a failed check is a REJECTED event (the new id, fields of the LIMIT DAY order above),
+    and a passed one creates the order exactly as NEW_ORDER (NEW, book, fills).
+    So a quote side never stays at its old terms when its requote is refused.
 Actor and target: `session` is the actor.  SESSION-scope MASS_CANCEL and KILL_SWITCH from the
     admin session -1 act on the target session target_session - 1 (a target that is not a
     session: nothing, no event), or, with target_session 0, as before the field existed (no

@@ -60,7 +60,7 @@ def _check_mirrors():
         (K_MASS_CANCEL, C.MASS_CANCEL), (K_SET_STATUS, C.SET_STATUS),
         (K_REFERENCE_PRICE, C.REFERENCE_PRICE), (K_KILL_SWITCH, C.KILL_SWITCH), (K_TIMER, C.TIMER),
         (K_STATUS_REQUEST, C.STATUS_REQUEST), (K_SET_LIMIT, C.SET_LIMIT),
-        (K_DISCONNECT, C.DISCONNECT), (K_PURGE_CLORDIDS, C.PURGE_CLORDIDS),
+        (K_DISCONNECT, C.DISCONNECT), (K_PURGE_CLORDIDS, C.PURGE_CLORDIDS), (K_QUOTE, C.QUOTE),
         (LIM_MAX_POSITION, _commands.Limit.MAX_POSITION),
         (LIM_MAX_ORDER_QTY, _commands.Limit.MAX_ORDER_QTY),
         (LIM_MAX_NOTIONAL, _commands.Limit.MAX_NOTIONAL),
@@ -378,7 +378,7 @@ cdef class Engine:
         """Start loading the slot a later command's clordid check will probe: clordids hash to
         random slots of a table that outgrows the cache in a day of orders, and that miss was
         most of cl_find's ~12% of an order (perf record on perf/engine_orders.py)."""
-        if c.kind == K_NEW_ORDER or c.kind == K_CANCEL or c.kind == K_REPLACE:
+        if c.kind == K_NEW_ORDER or c.kind == K_CANCEL or c.kind == K_REPLACE or c.kind == K_QUOTE:
             __builtin_prefetch(&self.cl[<int64_t>(cl_hash(c.session, c.clordid) & <uint64_t>self.cl_mask)])
 
     cdef inline void cl_place(self, int32_t key) noexcept:
@@ -925,12 +925,97 @@ cdef class Engine:
             return stop_price
         return price
 
-    cdef int new_order(self, ECommand* c) except -1:
-        cdef int32_t sess = c.session, acct = c.account, inst = c.instrument, slot, link_slot = NONE
-        cdef int64_t oid, ref, ref_ts, hold_price, protection = 0, limit, k, hold
+    cdef uint16_t order_checks(self, ECommand* c, int32_t* link_slot, int64_t* hold_price) noexcept:
+        """NEW_ORDER checks 3-14 (the contract's order; the throttle takes its token here):
+        R_OK with the link's slot and the hold price, or the first failing reason."""
+        cdef int32_t sess = c.session, acct = c.account, inst = c.instrument
+        cdef int64_t ref, ref_ts, protection = 0, limit, k, hold
         cdef uint16_t r
         cdef EInstrument* ins
         cdef EOrder* o
+        link_slot[0] = NONE
+        if self.sess[sess].kill:
+            return R_SESSION_KILL_SWITCH
+        if self.throttled(c):
+            return R_THROTTLED
+        if acct < 0 or acct >= self.n_acct:
+            return R_UNKNOWN_ACCOUNT
+        if not self.sess_acct_ok[sess * self.n_acct + acct]:
+            return R_ACCOUNT_NOT_PERMITTED
+        if self.acct_kill[acct]:
+            return R_ACCOUNT_KILL_SWITCH
+        if inst < 0 or inst >= self.n_instr:
+            return R_UNKNOWN_INSTRUMENT
+        if not self.acct_instr_ok[acct * self.n_instr + inst]:
+            return R_ACCOUNT_NOT_PERMITTED
+        ins = &self.instr[inst]
+        if ins.status == 1:
+            return R_INSTRUMENT_HALTED
+        if ins.status == 2:
+            return R_INSTRUMENT_CLOSED
+        if c.side != 1 and c.side != 2:
+            return R_INVALID_SIDE
+        if c.ord_type < OT_MARKET or c.ord_type > OT_STOP_LIMIT:
+            return R_INVALID_ORDER_TYPE
+        if c.tif != TIF_DAY and c.tif != TIF_GTC and c.tif != TIF_IOC and c.tif != TIF_FOK and c.tif != TIF_GTD:
+            return R_INVALID_TIF
+        if c.tif == TIF_GTD and (c.ord_type == OT_MARKET or c.ord_type == OT_STOP):
+            return R_INVALID_TIF
+        if c.tif == TIF_GTD and c.expire_ts_ns <= c.ts_ns:
+            return R_INVALID_EXPIRY
+        if c.stp > 4:
+            return R_INVALID_ORDER_TYPE
+        r = self.check_terms(ins, c.ord_type, c.price, c.stop_price, c.qty)
+        if r:
+            return r
+        if c.display < 0 or c.display % ins.lot or c.display > c.qty:
+            return R_INVALID_DISPLAY
+        if c.flags & (F_OCO | F_OTO):
+            link_slot[0] = idmap_find(&self.index, c.link) if c.link > 0 else NONE
+            if link_slot[0] == NONE or self.orders[link_slot[0]].account != acct:
+                link_slot[0] = NONE
+                return R_UNKNOWN_ORDER
+            o = &self.orders[link_slot[0]]
+            if ((c.flags & F_OCO) and (c.flags & F_OTO)) \
+                    or (c.flags & F_OCO and ((o.flags & F_OCO and o.link) or o.oto_child or (o.flags & F_OTO))) \
+                    or (c.flags & F_OTO and (o.oto_child or (o.flags & F_OCO and o.link))) \
+                    or (c.flags & F_OTO and c.ord_type != OT_LIMIT):
+                link_slot[0] = NONE
+                return R_INVALID_ORDER_TYPE
+        r = self.check_collar(ins, c.ord_type, c.price)
+        if r:
+            return r
+        if c.ord_type == OT_MARKET:
+            if not self.reference(ins, &ref, &ref_ts) or c.ts_ns - ref_ts > ins.ref_max_age_ns:
+                return R_NO_FRESH_REFERENCE
+            if c.side == 1:
+                protection = floor_to_tick(sat64((<i128>ref * (10000 + ins.band_bps)) // 10000), ins.tick)
+            else:
+                protection = ceil_to_tick(<int64_t>ceil_div(<i128>ref * (10000 - ins.band_bps), 10000), ins.tick)
+            protection = at_least(protection, ins.tick)
+            hold_price[0] = protection
+        else:
+            hold_price[0] = self.hold_price_of(ins, c.ord_type, c.side, c.price, c.stop_price)
+        if ins.max_notional and self.notional(ins, hold_price[0], c.qty) > ins.max_notional:
+            return R_NOTIONAL_ABOVE_MAX
+        k = acct * self.n_instr + inst
+        limit = self.max_pos[k]
+        if limit:
+            if (c.side == 1 and self.pos[k] + self.open_buy[k] + c.qty > limit) or \
+                    (c.side == 2 and self.pos[k] - self.open_sell[k] - c.qty < -limit):
+                return R_POSITION_LIMIT
+        if c.side == 1:
+            hold = self.hold_for(ins, hold_price[0], c.qty)
+            if self.cash_avail[acct * self.n_cur + ins.currency] < hold:
+                return R_INSUFFICIENT_BUYING_POWER
+        elif not self.acct_short[acct] and self.pos[k] - self.pos_held[k] < c.qty:
+            return R_INSUFFICIENT_POSITION
+        return R_OK
+
+    cdef int new_order(self, ECommand* c) except -1:
+        cdef int32_t sess = c.session, link_slot
+        cdef int64_t oid, hold_price = 0
+        cdef uint16_t r
         if sess < 0 or sess >= self.n_sess:
             return self.reject_new(c, 0, R_ACCOUNT_NOT_PERMITTED)
         if self.cl_find(sess, c.clordid) != -1:
@@ -938,80 +1023,16 @@ cdef class Engine:
         oid = self.next_order_id
         self.next_order_id += 1
         self.cl_put(sess, c.clordid, oid)
-        if self.sess[sess].kill:
-            return self.reject_new(c, oid, R_SESSION_KILL_SWITCH)
-        if self.throttled(c):
-            return self.reject_new(c, oid, R_THROTTLED)
-        if acct < 0 or acct >= self.n_acct:
-            return self.reject_new(c, oid, R_UNKNOWN_ACCOUNT)
-        if not self.sess_acct_ok[sess * self.n_acct + acct]:
-            return self.reject_new(c, oid, R_ACCOUNT_NOT_PERMITTED)
-        if self.acct_kill[acct]:
-            return self.reject_new(c, oid, R_ACCOUNT_KILL_SWITCH)
-        if inst < 0 or inst >= self.n_instr:
-            return self.reject_new(c, oid, R_UNKNOWN_INSTRUMENT)
-        if not self.acct_instr_ok[acct * self.n_instr + inst]:
-            return self.reject_new(c, oid, R_ACCOUNT_NOT_PERMITTED)
-        ins = &self.instr[inst]
-        if ins.status == 1:
-            return self.reject_new(c, oid, R_INSTRUMENT_HALTED)
-        if ins.status == 2:
-            return self.reject_new(c, oid, R_INSTRUMENT_CLOSED)
-        if c.side != 1 and c.side != 2:
-            return self.reject_new(c, oid, R_INVALID_SIDE)
-        if c.ord_type < OT_MARKET or c.ord_type > OT_STOP_LIMIT:
-            return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
-        if c.tif != TIF_DAY and c.tif != TIF_GTC and c.tif != TIF_IOC and c.tif != TIF_FOK and c.tif != TIF_GTD:
-            return self.reject_new(c, oid, R_INVALID_TIF)
-        if c.tif == TIF_GTD and (c.ord_type == OT_MARKET or c.ord_type == OT_STOP):
-            return self.reject_new(c, oid, R_INVALID_TIF)
-        if c.tif == TIF_GTD and c.expire_ts_ns <= c.ts_ns:
-            return self.reject_new(c, oid, R_INVALID_EXPIRY)
-        if c.stp > 4:
-            return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
-        r = self.check_terms(ins, c.ord_type, c.price, c.stop_price, c.qty)
+        r = self.order_checks(c, &link_slot, &hold_price)
         if r:
             return self.reject_new(c, oid, r)
-        if c.display < 0 or c.display % ins.lot or c.display > c.qty:
-            return self.reject_new(c, oid, R_INVALID_DISPLAY)
-        if c.flags & (F_OCO | F_OTO):
-            link_slot = idmap_find(&self.index, c.link) if c.link > 0 else NONE
-            if link_slot == NONE or self.orders[link_slot].account != acct:
-                return self.reject_new(c, oid, R_UNKNOWN_ORDER)
-            o = &self.orders[link_slot]
-            if ((c.flags & F_OCO) and (c.flags & F_OTO)) \
-                    or (c.flags & F_OCO and ((o.flags & F_OCO and o.link) or o.oto_child or (o.flags & F_OTO))) \
-                    or (c.flags & F_OTO and (o.oto_child or (o.flags & F_OCO and o.link))) \
-                    or (c.flags & F_OTO and c.ord_type != OT_LIMIT):
-                return self.reject_new(c, oid, R_INVALID_ORDER_TYPE)
-        r = self.check_collar(ins, c.ord_type, c.price)
-        if r:
-            return self.reject_new(c, oid, r)
-        if c.ord_type == OT_MARKET:
-            if not self.reference(ins, &ref, &ref_ts) or c.ts_ns - ref_ts > ins.ref_max_age_ns:
-                return self.reject_new(c, oid, R_NO_FRESH_REFERENCE)
-            if c.side == 1:
-                protection = floor_to_tick(sat64((<i128>ref * (10000 + ins.band_bps)) // 10000), ins.tick)
-            else:
-                protection = ceil_to_tick(<int64_t>ceil_div(<i128>ref * (10000 - ins.band_bps), 10000), ins.tick)
-            protection = at_least(protection, ins.tick)
-            hold_price = protection
-        else:
-            hold_price = self.hold_price_of(ins, c.ord_type, c.side, c.price, c.stop_price)
-        if ins.max_notional and self.notional(ins, hold_price, c.qty) > ins.max_notional:
-            return self.reject_new(c, oid, R_NOTIONAL_ABOVE_MAX)
-        k = acct * self.n_instr + inst
-        limit = self.max_pos[k]
-        if limit:
-            if (c.side == 1 and self.pos[k] + self.open_buy[k] + c.qty > limit) or \
-                    (c.side == 2 and self.pos[k] - self.open_sell[k] - c.qty < -limit):
-                return self.reject_new(c, oid, R_POSITION_LIMIT)
-        if c.side == 1:
-            hold = self.hold_for(ins, hold_price, c.qty)
-            if self.cash_avail[acct * self.n_cur + ins.currency] < hold:
-                return self.reject_new(c, oid, R_INSUFFICIENT_BUYING_POWER)
-        elif not self.acct_short[acct] and self.pos[k] - self.pos_held[k] < c.qty:
-            return self.reject_new(c, oid, R_INSUFFICIENT_POSITION)
+        return self.create_order(c, oid, link_slot, hold_price)
+
+    cdef int create_order(self, ECommand* c, int64_t oid, int32_t link_slot,
+                          int64_t hold_price) except -1:
+        """An order that passed its checks: a slot (or BOOK_FULL), then pending or the book."""
+        cdef int32_t slot, inst = c.instrument
+        cdef EOrder* o
         if self.free_order != NONE:
             slot = self.free_order
             self.free_order = self.orders[slot].next_free
@@ -1030,8 +1051,8 @@ cdef class Engine:
         o.display = c.display
         o.expire_ts = c.expire_ts_ns if c.tif == TIF_GTD else 0
         o.hold_price = hold_price
-        o.session = sess
-        o.account = acct
+        o.session = c.session
+        o.account = c.account
         o.instrument = inst
         o.side = c.side
         o.ord_type = c.ord_type
@@ -1179,6 +1200,68 @@ cdef class Engine:
                 self.mark_traded(o.instrument)
             return 0
         return self.process_book(b0, self.book.n_events)
+
+    cdef int quote_cmd(self, ECommand* c) except -1:
+        """QUOTE (core/commands.py): CANCEL of the previous side then NEW_ORDER (LIMIT DAY), with
+        the previous side changed in place (one REPLACED event) when it is live and the new side
+        passes; qty 0 is a CANCEL.  The contract's QUOTE paragraph (engine.pyi) is the spec."""
+        cdef int32_t sess = c.session, prev = NONE, link_slot
+        cdef int64_t oid, poid = 0, hold_price = 0, b0
+        cdef uint16_t r, reason = 0
+        cdef int rb
+        cdef EOrder* o = NULL
+        cdef EEvent* e
+        cdef ECommand n
+        cdef char old[CLORDID_LEN]
+        if c.qty == 0:
+            return self.cancel_cmd(c)
+        if sess < 0 or sess >= self.n_sess:
+            return self.reject_new(c, 0, R_ACCOUNT_NOT_PERMITTED)
+        if self.cl_find(sess, c.clordid) != -1:
+            return self.reject_new(c, 0, R_DUPLICATE_CLORDID)
+        if c.order_id != 0 or c.orig_clordid[0] != 0:      # no name: no previous side
+            prev = self.resolve(c, &poid, &reason)
+        oid = self.next_order_id
+        self.next_order_id += 1
+        memcpy(&n, c, sizeof(ECommand))
+        n.kind = K_NEW_ORDER
+        n.ord_type = OT_LIMIT
+        n.tif = TIF_DAY
+        n.stop_price = n.display = n.expire_ts_ns = n.link = n.order_id = 0
+        n.flags = c.flags & F_POST_ONLY
+        if prev != NONE:
+            o = &self.orders[prev]
+            self.set_leaves(o, 0)     # checked as if cancelled: its open quantity and hold freed
+        r = self.order_checks(&n, &link_slot, &hold_price)
+        if not r and prev != NONE and o.in_book and o.session == sess \
+                and o.account == n.account and o.instrument == n.instrument \
+                and o.side == n.side and o.ord_type == OT_LIMIT and o.tif == TIF_DAY \
+                and o.display == 0 and (o.flags & F_POST_ONLY) == n.flags and o.stp == n.stp \
+                and not (o.flags & F_OTO) and o.link == 0 and o.oto_child == 0:
+            # (F_OCO stays set on a leg whose link dissolved: link == 0 is what says unlinked)
+            b0 = self.book.n_events
+            rb = self.book.replace_c(o.id, n.price, n.qty)
+            if rb == B_OK:
+                self.cl_put(sess, c.clordid, o.id)
+                memcpy(old, o.clordid, CLORDID_LEN)
+                memcpy(o.clordid, c.clordid, CLORDID_LEN)
+                o.price = n.price
+                o.qty = o.cum_qty + n.qty
+                o.hold_price = hold_price
+                self.set_leaves(o, n.qty)
+                self.transition(o, LC_REPLACE)
+                e = self.emit_order(EV_REPLACED, o, 0)
+                memcpy(e.orig_clordid, old, CLORDID_LEN)
+                return self.process_book(b0, self.book.n_events)
+            self.book.n_events = b0
+            r = R_POST_ONLY_WOULD_TAKE if rb == B_POST_ONLY else R_BOOK_FULL
+        self.cl_put(sess, c.clordid, oid)
+        if prev != NONE:
+            self.cancel_order(prev, EV_CANCELLED, LC_CANCEL, R_USER_CANCEL)
+            memcpy(self.events[self.n_events - 1].orig_clordid, c.clordid, CLORDID_LEN)
+        if r:
+            return self.reject_new(&n, oid, r)
+        return self.create_order(&n, oid, NONE, hold_price)
 
     cdef int status_request(self, ECommand* c) except -1:
         cdef int64_t oid
@@ -1468,6 +1551,8 @@ cdef class Engine:
             self.cancel_cmd(c)
         elif k == K_REPLACE:
             self.replace_cmd(c)
+        elif k == K_QUOTE:
+            self.quote_cmd(c)
         elif k == K_MASS_CANCEL:
             self.mass_cancel(c)
         elif k == K_SET_STATUS:

@@ -197,6 +197,44 @@ class Stream:
                 f["price"] = self.pick([0, -3, 1 + TICK[inst] * 50])
         return f
 
+    def quote(self):
+        """A QUOTE: mostly requoting a live order of its session (by clordid, sometimes by id) on
+        the same account / instrument / side, so that most are changed in place; else a finished,
+        unknown or absent previous side, another side or instrument, qty 0, bad fields."""
+        rows = [r for r in self.live() if r[1] in PERMITTED]
+        day = [r for r in rows if r[5] == OrdType.LIMIT and r[6] == Tif.DAY]   # quote sides
+        row = self.pick(day if day and not self.chance(4) else rows) \
+            if rows and not self.chance(5) else None
+        if row is not None:
+            session, account, inst, side = row[1], row[2], row[3], row[4]
+            how = self.pick(["clordid"] * 5 + ["id", "stale", "none"])
+            prev = ({"clordid": dict(orig_clordid=row[16].decode()), "id": dict(order_id=row[0]),
+                     "none": {}}.get(how) or self.target(None))
+        else:
+            account = self.pick([0, 1, 2])
+            session = self.session_for(account)
+            inst = self.pick([0, 0, 3] if account == 2 else [0, 1, 2, 3])
+            side = self.pick([1, 2])
+            prev = self.target(None) if self.chance(2) else {}
+        if self.chance(8):
+            side = 3 - side
+        if self.chance(10):
+            inst = self.pick([0, 1, 2, 3, 9])
+        qty = 0 if self.chance(8) else self.integer(1, 6) * LOT.get(inst, 1)
+        f = dict(kind=CommandKind.QUOTE, session=session, account=account, instrument=inst,
+                 side=side, price=self.price(inst if inst in TICK else 0, side), qty=qty,
+                 clordid=self.clordid(session), **prev)
+        if self.chance(6):
+            f["flags"] = Flag.POST_ONLY
+        if self.chance(8):
+            f["stp"] = self.pick([1, 2, 4])
+        if self.chance(12):
+            bad = self.pick(["price", "qty", "account", "side"])
+            f[bad] = {"price": self.pick([-1, 0, 3 if TICK.get(inst, 1) > 1 else -5]),
+                      "qty": self.pick([-1, 10 ** 6 * LOT.get(inst, 1)]),
+                      "account": self.pick([-1, 5]), "side": self.pick([0, 3])}[bad]
+        return f
+
     def target_session(self, none=3):
         """target_session (session id + 1): mostly none (0), else a session, the admin or junk."""
         if self.integer(0, none) != 0:
@@ -220,7 +258,8 @@ class Stream:
                     target_session=self.pick([1, 2, 3, 2, 0, 7]), qty=value, clordid=f"l{self.seq}")
 
     def command(self):
-        kind = self.pick(["new"] * 16 + ["cancel"] * 3 + ["replace"] * 4 + ["reference"] * 2
+        kind = self.pick(["new"] * 16 + ["cancel"] * 3 + ["replace"] * 4 + ["quote"] * 5
+                         + ["reference"] * 2
                          + ["status"] * 2 + ["mass", "kill", "timer", "request", "unknown",
                                              "limit", "disconnect", "purge"])
         if kind == "new":
@@ -229,6 +268,8 @@ class Stream:
             f = self.cancel_or_replace(CommandKind.CANCEL)
         elif kind == "replace":
             f = self.cancel_or_replace(CommandKind.REPLACE)
+        elif kind == "quote":
+            f = self.quote()
         elif kind == "mass":
             f = dict(kind=CommandKind.MASS_CANCEL, session=self.session_for(),
                      scope=self.pick([1, 2, 3, 4, 4, 0, 5]), account=self.pick([0, 1, 2, -1, 6]),
