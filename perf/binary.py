@@ -13,7 +13,7 @@ Workloads (one order entry connection unless stated):
   pipelined      --window orders outstanding, topped up as Order Accepted messages arrive
   feed live      market-maker load: S subscribers (1 and 20) while one market maker requotes
                  --quote-instruments instruments per Mass Quote, at most four outstanding (each
-                 requote: a Delete and an Add per side on the feed, two engine commands per side)
+                 requote: one engine QUOTE per side, an Order Replace per side on the feed)
   feed live_orders  plain-order load: S subscribers while one connection pipelines the order
                  cycle below (--window outstanding): an Add per resting order, an Executed per fill
   feed snapshot  S subscribers log in at once to a book of --snapshot-orders resting orders
@@ -108,7 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ITCH messages the client parser reads alone (default 2000000)")
     parser.add_argument("--skip", default="",
                         help="comma list: order_ack, order_ack_python, loopback_floor, "
-                             "pipelined, feed, client_parse")
+                             "pipelined, feed (all three feed workloads), feed_live, "
+                             "feed_live_orders, feed_snapshot, client_parse")
     parser.add_argument("--dir", type=Path, default=None,
                         help="work directory, kept afterwards (default: temporary, removed)")
 
@@ -513,22 +514,22 @@ def run(args: argparse.Namespace) -> Report:
                 if "pipelined" not in skip:
                     report.add(f"{mode}.pipelined.throughput", "/s",
                                uvloop.run(pipelined(srv.port, args.orders, args.window, 10_000_000)))
-        if "feed" not in skip:
+        if not {"feed_live", "feed_live_orders", "feed_snapshot"} <= skip and "feed" not in skip:
             with BinaryServer(work / "feed", args.feed_mode, instruments,
                               args.batch_interval_ms) as srv:
                 ref = ref2 = 1
-                for s in SUBSCRIBERS:
+                for s in SUBSCRIBERS if "feed_live" not in skip else ():
                     rate, sides, ref = uvloop.run(feed_live(
                         srv.port, srv.feed_port, s, args.feed_seconds, args.quote_instruments,
                         ref))
                     report.add(f"feed.live_{s}.throughput", "/s", rate)
                     report.add(f"feed.live_{s}.quote_sides", "/s", sides)
-                for s in SUBSCRIBERS:
+                for s in SUBSCRIBERS if "feed_live_orders" not in skip else ():
                     rate, orders, ref2 = uvloop.run(feed_live_orders(
                         srv.port, srv.feed_port, s, args.feed_seconds, args.window, ref2))
                     report.add(f"feed.live_orders_{s}.throughput", "/s", rate)
                     report.add(f"feed.live_orders_{s}.orders", "/s", orders)
-                for k, s in enumerate(SUBSCRIBERS):
+                for k, s in enumerate(SUBSCRIBERS if "feed_snapshot" not in skip else ()):
                     rate = uvloop.run(feed_snapshot(srv.port, srv.feed_port, s,
                                                     args.snapshot_orders, 50_000_000, k == 0))
                     report.add(f"feed.snapshot_{s}.throughput", "/s", rate)

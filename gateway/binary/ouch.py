@@ -9,8 +9,8 @@ forever, so the UserRefNum of any event is its ClOrdID's first 10 digits -- afte
 
 Batches.  Everything one read from a connection yields becomes one submit(): the sequencer stamps
 and journals the rows and the engine applies them back to back on the loop thread, so nothing
-interleaves with a mass quote's rows (the cancels of the previous quote sides and the new sides):
-a mass quote is atomic.  The batch's rows are built in C (ext/ouch_in), and runs of Enter Orders
+interleaves with a mass quote's rows (one engine QUOTE per side, which replaces or renews the
+previous side, and the cancels of sides withdrawn): a mass quote is atomic.  The batch's rows are built in C (ext/ouch_in), and runs of Enter Orders
 are decoded and checked there as a whole.  Replies the engine produces come back through the
 server's durable-event channel and are written per batch in C (ext/ouch_out); a reply the gateway
 gives itself (a field it cannot map, a UserRefNum out of order) is not journaled and goes out at
@@ -44,8 +44,8 @@ from ordex.gateway.fix.session_settings import DUMMY_HASH, verify_password
 log = logging.getLogger("ordex.binary.ouch")
 
 # plain ints for the per-side loops (an IntEnum attribute costs a lookup and a conversion per use)
-_NEW_ORDER, _CANCEL, _LIMIT, _DAY = (int(x) for x in (
-    CommandKind.NEW_ORDER, CommandKind.CANCEL, OrdType.LIMIT, Tif.DAY))
+_QUOTE, _CANCEL, _LIMIT, _DAY = (int(x) for x in (
+    CommandKind.QUOTE, CommandKind.CANCEL, OrdType.LIMIT, Tif.DAY))
 
 class Reject(Exception):
     def __init__(self, reason: str, text: str):
@@ -358,6 +358,9 @@ class OuchGateway(Replies):
             pending.synth.append((at, b"%010d." % ref))
 
     def _mass_quote(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
+        """One engine QUOTE per side with a quantity (the previous side, if any, named as its
+        orig_clordid: replaced in place when live, else the quote becomes a new order); a CANCEL
+        of the previous side for a side with quantity 0 or one the gateway refuses."""
         _, quote_id, count = codecs.quote.struct.unpack_from(body)
         entry = codecs.entry
         if count == 0 or len(body) != codecs.quote.size + count * entry.size:
@@ -376,11 +379,10 @@ class OuchGateway(Replies):
             off += entry.size
             instr = self.wire.lookup(sym)
             for side, ref, px, qty in ((1, bref, bpx, bqty), (2, aref, apx, aqty)):
-                prev = quotes.get((instr, side)) if instr >= 0 else None
-                if prev is not None:
-                    self._cancel_row(pending, user, prev, SRC_SILENT)
-                    del quotes[(instr, side)]
+                prev = quotes.pop((instr, side), None) if instr >= 0 else None
                 if qty == 0:
+                    if prev is not None:
+                        self._cancel_row(pending, user, prev, SRC_SILENT)
                     continue
                 try:
                     if instr < 0:
@@ -390,12 +392,18 @@ class OuchGateway(Replies):
                     if px <= 0 or px % step:
                         raise Reject("INVALID_PRICE", f"price {px} is off the grid")
                 except Reject as r:
+                    if prev is not None:
+                        self._cancel_row(pending, user, prev, SRC_SILENT)
                     self._gateway_rejects(user, codecs, np.array([ref]), np.array([_REJ[r.reason]]),
                                           np.array([b""], dtype="S14"))
                     continue
-                pending.command(_NEW_ORDER, user.sid, account=account, instrument=instr,
+                pending.command(_QUOTE, user.sid, account=account, instrument=instr,
                                 side=side, ord_type=_LIMIT, tif=_DAY, price=px // step, qty=qty,
-                                clordid=b"%010dQ" % ref, src=SRC_QUOTE)
+                                clordid=b"%010dQ" % ref,
+                                orig=b"%010dQ" % prev if prev is not None else b"",
+                                src=SRC_QUOTE)
+                if prev is not None:              # replaced or cancelled by this command
+                    user.quote_of.pop(prev, None)
                 user.terms[ref] = (instr, px // step, qty)
                 quotes[(instr, side)] = ref
                 user.quote_of[ref] = (instr, side)
@@ -458,6 +466,10 @@ class OuchGateway(Replies):
                 pos = user.quote_of.pop(ref, None)
                 if pos is not None and user.quotes.get(pos) == ref:
                     del user.quotes[pos]
+                    orig = bytes(rows["orig_clordid"][k])
+                    if src == SRC_QUOTE and orig[:10].isdigit():     # the previous side lives on
+                        user.quotes[pos] = int(orig[:10])
+                        user.quote_of[int(orig[:10])] = pos
             elif src in (SRC_CANCEL, SRC_REDUCE):
                 out.append(codecs.cancel_reject(now, ref))
         for _, quote_id, _count in p.acks:

@@ -65,13 +65,25 @@ non-zero value reduces the order and keeps its time priority; at or below the fi
 cancels the rest.
 
 ## Market-maker extensions
-- **Mass Quote** (`q`): for each entry, the user's previous quote side on that instrument (if
-  any) is cancelled and the new side, if its quantity is not 0, entered as a day limit order
-  identified by its UserRefNum.  All rows of one Mass Quote -- cancels and new orders -- are
-  submitted as one batch: the engine applies a batch back to back on the single event-loop
-  thread, so no other command interleaves and the quote changes atomically.  The per-side
-  replies (Order Canceled, Order Accepted, Order Rejected, executions) come first, then a Mass
-  Quote Ack.  A requote therefore always gets the time priority of a new order.
+- **Mass Quote** (`q`): each side with a quantity becomes one engine command (QUOTE) naming the
+  user's previous quote side on that (instrument, side), if any.  The quantity is the side's new
+  open quantity.  A previous side that is still live is replaced in place: one Order Replaced
+  (OrigUserRefNum = the previous side, UserRefNum = the new one; Quantity counts what the side
+  filled before too), one ITCH Order Replace (or Order Cancel, see below) on the feed.  A
+  previous side that is no longer live (filled, cancelled: the gateway's view of it may lag the
+  engine) or none at all: the side is entered as a new day limit order (Order Accepted, ITCH Add
+  Order).  A side with quantity 0 cancels the previous one (Order Canceled).  A side the server
+  refuses (Order Rejected, from the gateway or from the engine's checks: risk, collar, grid,
+  post-only, throttle) also cancels the previous side (Order Canceled): a quote never stays at
+  terms the user has moved away from.  All commands of one Mass Quote are submitted as one
+  batch: the engine applies a batch back to back on the single event-loop thread, so no other
+  command interleaves and the quote changes atomically.  The per-side replies (and executions
+  of a requote that crosses) come first, then a Mass Quote Ack.
+  Time priority follows the engine's replace rules: a side requoted at the same price with a
+  smaller quantity keeps its place (ITCH Order Cancel for the difference); anything else -- a new
+  price, a larger quantity, even identical terms -- goes to the back of its new level (ITCH Order
+  Replace, which to an ITCH reader means a new order reference and a new place).  One rule for
+  Replace Order and requotes, and the one ITCH readers already assume.
 - **Mass Cancel** (`c`): all of the user's orders, or those on one instrument, in one sequenced
   command; Order Canceled per order, then a Mass Cancel Report.
 - **Cancel on disconnect**, per user (`cancel_on_disconnect`): `quotes` (the default) cancels the

@@ -260,7 +260,8 @@ GROUPS: dict[str, Group] = {g.name: g for g in (
     Group("QuoteEntry", (
         F("Symbol", SYMBOL),
         F("BidUserRefNum", U32, "id of the new bid (0 when BidQuantity is 0)"),
-        F("BidPrice", PRICE8), F("BidQuantity", U32, "0: no bid (the previous one is cancelled)"),
+        F("BidPrice", PRICE8),
+        F("BidQuantity", U32, "the bid's open quantity; 0: no bid (the previous one is cancelled)"),
         F("AskUserRefNum", U32), F("AskPrice", PRICE8), F("AskQuantity", U32)),
         "one instrument of a Mass Quote"),
 )}
@@ -278,12 +279,12 @@ OUCH_OUT: tuple[Message, ...] = (
         "the order was accepted (executions may follow at once)", tail="appendage"),
     Message("OrderReplaced", "ouch", "server", b"U", (
         _TS_OUCH, F("OrigUserRefNum", U32), F("UserRefNum", U32), F("Side", CHAR, codes="Side"),
-        F("Quantity", U32, "new total quantity"), F("Symbol", SYMBOL), F("Price", PRICE8),
-        F("TimeInForce", CHAR, codes="TimeInForce"), F("Display", CHAR, codes="Display"),
-        F("OrderReferenceNumber", U64), F("Capacity", CHAR),
+        F("Quantity", U32, "new total quantity (filled quantity included)"), F("Symbol", SYMBOL),
+        F("Price", PRICE8), F("TimeInForce", CHAR, codes="TimeInForce"),
+        F("Display", CHAR, codes="Display"), F("OrderReferenceNumber", U64), F("Capacity", CHAR),
         F("InterMarketSweepEligibility", CHAR), F("CrossType", CHAR),
         F("OrderState", CHAR, codes="OrderState"), F("ClOrdID", alpha(14)), _APPLEN),
-        "the replace took effect", tail="appendage"),
+        "the replace (or a requote of a live quote side) took effect", tail="appendage"),
     Message("OrderCanceled", "ouch", "server", b"C", (
         _TS_OUCH,
         F("OrigUserRefNum", U32, "the order's UserRefNum (ouch-connect dialect only)",
@@ -299,7 +300,8 @@ OUCH_OUT: tuple[Message, ...] = (
     Message("OrderRejected", "ouch", "server", b"J", (
         _TS_OUCH, F("UserRefNum", U32), F("Reason", U16, codes="RejectReason"),
         F("ClOrdID", alpha(14))),
-        "an Enter Order, Replace Order or quote side was refused; nothing changed"),
+        "an Enter Order, Replace Order or quote side was refused; nothing changed (but a refused "
+        "quote side's previous side is cancelled: see Mass Quote)"),
     Message("CancelReject", "ouch", "server", b"I", (_TS_OUCH, F("UserRefNum", U32)),
             "a Cancel Order for an order that is not live"),
     Message("MassQuoteAck", "ouch", "server", b"q", (

@@ -64,11 +64,14 @@ def test_mass_quote_is_one_uninterrupted_batch(tmp_path, loop_kind):
     others = sum(1 for r in rows if int(r["session"]) != mm1)
     assert others > 100                                           # MM2 really was interleaving
     for k, sides in enumerate(quotes):
-        prev = set(quotes[k - 1]) if k else set()
-        mine = [int(r["seq"]) for r in rows if int(r["session"]) == mm1 and (
-            (r["kind"] == CommandKind.NEW_ORDER and ref_of(bytes(r["clordid"])) in sides)
-            or (r["kind"] == CommandKind.CANCEL and ref_of(bytes(r["orig_clordid"])) in prev))]
-        assert len(mine) == len(sides) + len(prev)
+        prev = quotes[k - 1] if k else [b""] * len(sides)
+        # one QUOTE per side, naming the side it replaces (MSFT and AAPL bids and asks)
+        mine = [int(r["seq"]) for r in rows if int(r["session"]) == mm1
+                and r["kind"] == CommandKind.QUOTE and ref_of(bytes(r["clordid"])) in sides]
+        orig = [bytes(r["orig_clordid"]) for r in rows if int(r["session"]) == mm1
+                and r["kind"] == CommandKind.QUOTE and ref_of(bytes(r["clordid"])) in sides]
+        assert [ref_of(o) if o else b"" for o in orig] == prev
+        assert len(mine) == len(sides)
         assert max(mine) - min(mine) + 1 == len(mine), (k, mine)   # contiguous: nothing between
         assert all(int(by_seq[s]["session"]) == mm1 for s in range(min(mine), max(mine) + 1))
 
