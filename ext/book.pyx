@@ -16,6 +16,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import numpy as np
 
 cimport numpy as cnp
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 
 from ordex.ext.idmap cimport idmap_del, idmap_find, idmap_free, idmap_init_grouped, idmap_put
 
@@ -698,10 +699,10 @@ cdef class OrderBook:
         return n
 
     def events_array(self):
-        out = np.empty(self.n_events, dtype=EVENT_DTYPE)
-        if self.n_events:
-            memcpy(cnp.PyArray_DATA(out), self.events, self.n_events * sizeof(Event))
-        return out
+        # over a bytearray copy: np.empty of this aligned struct dtype costs several times more
+        # (~1 us for the engine's, per order on the order path)
+        return np.frombuffer(PyByteArray_FromStringAndSize(
+            <char*>self.events, self.n_events * sizeof(Event)), EVENT_DTYPE)
 
     def take_events(self):
         out = self.events_array().tolist()

@@ -16,6 +16,7 @@ import crc32c
 import numpy as np
 
 cimport numpy as cnp
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -1613,10 +1614,10 @@ cdef class Engine:
         return n
 
     def events_array(self):
-        out = np.empty(self.n_events, dtype=EVENT_DTYPE)
-        if self.n_events:
-            memcpy(cnp.PyArray_DATA(out), self.events, self.n_events * sizeof(EEvent))
-        return out
+        # over a bytearray copy: np.empty of this aligned struct dtype costs several times more
+        # (~1 us for the engine's, per order on the order path)
+        return np.frombuffer(PyByteArray_FromStringAndSize(
+            <char*>self.events, self.n_events * sizeof(EEvent)), EVENT_DTYPE)
 
     def take_events(self):
         out = self.events_array().tolist()
