@@ -40,3 +40,16 @@ cdef class OrderTerms:
     cdef int grow(self) except -1
     cdef int put(self, int64_t ref, int64_t instrument, int64_t price, int64_t qty) except -1
     cdef bint drop(self, int64_t ref) noexcept
+
+
+cdef class QuoteSides:
+    cdef int64_t* cur                 # (2 * instrument + side - 1) -> current side's UserRefNum, -1
+    cdef int64_t n_pos, count
+    cdef IdMap of                     # UserRefNum -> position, of every quote side still tracked
+
+    cdef int reserve_pos(self, int64_t pos) except -1
+    cdef int mark(self, int64_t ref, int64_t pos) except -1
+    cdef int64_t take(self, int64_t pos) noexcept
+    cdef int put(self, int64_t pos, int64_t ref) except -1
+    cdef bint unmark(self, int64_t ref) noexcept
+    cdef void forget_c(self, int64_t ref) noexcept

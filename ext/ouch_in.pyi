@@ -34,6 +34,31 @@ EnterDecoder(dt, by_symbol, pstep, side_in, tif_in, display_ok, reject, codes)
         ClOrdID the UserRefNum as 10 digits, echo src SRC_ENTER), in message order, and their
         (instrument, ticks, quantity) go into terms (an OrderTerms); firm_accounts: int32 array.
 
+QuoteDecoder(entry_dt, enter, reject, codes)
+    One dialect's Mass Quote entries (entry_dt: schema layout of the QuoteEntry group; its Symbol
+    as wide as the Enter Order's), the instruments of `enter` (an EnterDecoder), reject codes by
+    name and the engine / echo codes by name (QUOTE, CANCEL, LIMIT, DAY, SRC_QUOTE, SRC_SILENT).
+    decode(batch, terms, quotes, synth, body, offset, count, session, account, max_userref)
+            -> (max_userref, [(UserRefNum, reject code)])
+        `count` entries at body[offset:], bid then ask of each, in order.  For each side the
+        current quote side on (instrument, side) stops being current ("prev").  Quantity 0: a
+        silent CANCEL of prev, if any.  Else the checks, the first failing wins: known symbol,
+        UserRefNum above the last one (the floor rises only past a known symbol), price > 0 on
+        the grid; a refused side is listed and cancels prev like quantity 0.  A valid side is a
+        QUOTE row (LIMIT DAY, price in ticks, ClOrdID the UserRefNum as 10 digits + "Q",
+        orig_clordid prev's, if any; echo src SRC_QUOTE, defaults otherwise), its terms go into
+        `terms`, it becomes the current side in `quotes` and prev stops being a quote side.
+        Each CANCEL's ClOrdID is completed at submit: (row index, 11-byte prefix) is appended
+        to `synth`.
+    entry_size: bytes per entry.
+
+QuoteSides(): a user's quote sides in C: the current side's UserRefNum per (instrument, side)
+    and every UserRefNum still treated as a quote side (current ones, and previous ones whose
+    cancel is in flight).  side(i, s) / pop_side(i, s) (stops being current, stays tracked) /
+    set_side(i, s, ref); forget(ref) / forget_many(refs): no longer a quote side (nor current);
+    position(ref) -> (i, s) or None; `ref in`, len() (tracked), refs() (tracked, ascending),
+    current() -> {(i, s): ref}; copy / deepcopy, == (same current sides and tracked refs).
+
 OrderTerms(): a user's live orders, UserRefNum -> (instrument, price in ticks, quantity), in C
     memory (a dict entry per order was the gateway's largest per-order cost).  Mapping methods:
     len, in, get(ref, default), [ref], [ref] = (i, p, q), pop(ref, default), keys(), items(),
@@ -63,6 +88,29 @@ class EnterDecoder:
     def decode(self, batch: CommandBatch, terms: OrderTerms, buf: bytes, offset: int, k: int,
                stride: int, session: int, account: int, firms: bytes, firm_accounts: np.ndarray,
                max_userref: int) -> tuple[int, list[tuple[int, int, bytes]]]: ...
+
+
+class QuoteDecoder:
+    entry_size: int
+    def __init__(self, entry_dt: np.dtype, enter: EnterDecoder, reject: dict[str, int],
+                 codes: dict[str, int]) -> None: ...
+    def decode(self, batch: CommandBatch, terms: OrderTerms, quotes: QuoteSides,
+               synth: list[tuple[int, bytes]], body: bytes, offset: int, count: int,
+               session: int, account: int, max_userref: int) -> tuple[int, list[tuple[int, int]]]: ...
+
+
+class QuoteSides:
+    def side(self, instrument: int, side: int) -> int | None: ...
+    def pop_side(self, instrument: int, side: int) -> int | None: ...
+    def set_side(self, instrument: int, side: int, ref: int) -> None: ...
+    def forget(self, ref: int) -> None: ...
+    def forget_many(self, refs) -> None: ...
+    def position(self, ref: int) -> tuple[int, int] | None: ...
+    def __contains__(self, ref: int) -> bool: ...
+    def __len__(self) -> int: ...
+    def refs(self) -> list[int]: ...
+    def current(self) -> dict[tuple[int, int], int]: ...
+    def copy(self) -> QuoteSides: ...
 
 
 class OrderTerms:

@@ -481,3 +481,288 @@ cdef class OrderTerms:
 
     def __repr__(self):
         return f"OrderTerms({dict(self.items())!r})"
+
+
+# -- quote sides ---------------------------------------------------------------------------------
+cdef class QuoteSides:
+    """A user's quote sides (see ouch_in.pyi): the current side's UserRefNum per (instrument,
+    side) and the UserRefNums the gateway still treats as quote sides (current ones and those
+    whose cancel is in flight), in C memory."""
+
+    def __cinit__(self):
+        self.cur = NULL
+        self.n_pos = 0
+        self.count = 0
+        idmap_init(&self.of, 256)
+
+    def __dealloc__(self):
+        PyMem_Free(self.cur)
+        idmap_free(&self.of)
+
+    cdef int reserve_pos(self, int64_t pos) except -1:
+        cdef int64_t n = max(self.n_pos, 64), k
+        if pos < self.n_pos:
+            return 0
+        while n <= pos:
+            n *= 2
+        cur = <int64_t*>PyMem_Realloc(self.cur, n * sizeof(int64_t))
+        if cur == NULL:
+            raise MemoryError()
+        for k in range(self.n_pos, n):
+            cur[k] = -1
+        self.cur, self.n_pos = cur, n
+        return 0
+
+    cdef int mark(self, int64_t ref, int64_t pos) except -1:
+        """ref is (again) a quote side at pos."""
+        cdef int64_t k
+        cdef IdMap bigger
+        if idmap_find(&self.of, ref) != -1:
+            idmap_del(&self.of, ref)
+        elif 2 * (self.of.count + 1) > self.of.mask + 1:     # keep the index at most half full
+            idmap_init(&bigger, 2 * (self.of.mask + 1))
+            for k in range(self.of.mask + 1):
+                if self.of.vals[k] != -1:
+                    idmap_put(&bigger, self.of.keys[k], self.of.vals[k])
+            idmap_free(&self.of)
+            self.of = bigger
+        idmap_put(&self.of, ref, <int32_t>pos)
+        return 0
+
+    cdef int64_t take(self, int64_t pos) noexcept:
+        """The current side at pos (-1: none), which stops being current (still a quote side)."""
+        if pos < 0 or pos >= self.n_pos:
+            return -1
+        cdef int64_t ref = self.cur[pos]
+        if ref != -1:
+            self.cur[pos] = -1
+            self.count -= 1
+        return ref
+
+    cdef int put(self, int64_t pos, int64_t ref) except -1:
+        self.reserve_pos(pos)
+        if self.cur[pos] == -1:
+            self.count += 1
+        self.cur[pos] = ref
+        return self.mark(ref, pos)
+
+    cdef bint unmark(self, int64_t ref) noexcept:
+        if idmap_find(&self.of, ref) == -1:
+            return False
+        idmap_del(&self.of, ref)
+        return True
+
+    cdef void forget_c(self, int64_t ref) noexcept:
+        cdef int32_t pos = idmap_find(&self.of, ref)
+        if pos == -1:
+            return
+        idmap_del(&self.of, ref)
+        if pos < self.n_pos and self.cur[pos] == ref:
+            self.cur[pos] = -1
+            self.count -= 1
+
+    # -- Python API -------------------------------------------------------------------------------
+    def side(self, int64_t instrument, int side):
+        """The current quote side's UserRefNum on (instrument, side), or None."""
+        cdef int64_t pos = 2 * instrument + side - 1
+        if instrument < 0 or side < 1 or side > 2 or pos >= self.n_pos or self.cur[pos] == -1:
+            return None
+        return self.cur[pos]
+
+    def pop_side(self, int64_t instrument, int side):
+        """side(), which stops being current (it stays a quote side until forgotten)."""
+        if instrument < 0 or side < 1 or side > 2:
+            return None
+        cdef int64_t ref = self.take(2 * instrument + side - 1)
+        return None if ref == -1 else ref
+
+    def set_side(self, int64_t instrument, int side, int64_t ref) -> None:
+        """ref becomes the current quote side on (instrument, side)."""
+        if instrument < 0 or side < 1 or side > 2 or ref < 0:
+            raise ValueError(f"set_side({instrument}, {side}, {ref}): instrument >= 0, side 1 or "
+                             f"2, UserRefNum >= 0")
+        self.put(2 * instrument + side - 1, ref)
+
+    def forget(self, int64_t ref) -> None:
+        """ref is no longer a quote side (its order ended): and no longer current either."""
+        self.forget_c(ref)
+
+    def forget_many(self, refs) -> None:
+        cdef const int64_t[::1] r = np.ascontiguousarray(refs, dtype=np.int64)
+        cdef Py_ssize_t k
+        if self.of.count:
+            for k in range(r.shape[0]):
+                self.forget_c(r[k])
+
+    def position(self, int64_t ref):
+        """(instrument, side) of a quote side, or None."""
+        cdef int32_t pos = idmap_find(&self.of, ref)
+        return None if pos == -1 else (pos // 2, pos % 2 + 1)
+
+    def __contains__(self, int64_t ref):
+        return idmap_find(&self.of, ref) != -1
+
+    def __len__(self):
+        return self.of.count
+
+    def refs(self) -> list:
+        """Every quote side's UserRefNum, ascending."""
+        return sorted([self.of.keys[k] for k in range(self.of.mask + 1) if self.of.vals[k] != -1])
+
+    def current(self) -> dict:
+        """{(instrument, side): UserRefNum} of the current sides."""
+        return {(pos // 2, pos % 2 + 1): self.cur[pos] for pos in range(self.n_pos)
+                if self.cur[pos] != -1}
+
+    def copy(self) -> QuoteSides:
+        out = QuoteSides()
+        cdef int64_t k
+        for k in range(self.of.mask + 1):
+            if self.of.vals[k] != -1:
+                out.mark(self.of.keys[k], self.of.vals[k])
+        for k in range(self.n_pos):
+            if self.cur[k] != -1:
+                out.put(k, self.cur[k])
+        return out
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __eq__(self, other):
+        if not isinstance(other, QuoteSides):
+            return NotImplemented
+        return self.current() == other.current() and self.refs() == other.refs()
+
+    def __repr__(self):
+        return f"QuoteSides(current={self.current()!r}, refs={self.refs()!r})"
+
+
+cdef class QuoteDecoder:
+    """One dialect's Mass Quote entries -> QUOTE / CANCEL rows (ouch.py's mass quote, in C)."""
+    cdef EnterDecoder enter
+    cdef int size, f_sym, f_bref, f_bpx, f_bqty, f_aref, f_apx, f_aqty
+    cdef uint16_t r_dup, r_symbol, r_price
+    cdef uint8_t quote, cancel, limit, day
+    cdef char src_quote, src_silent
+
+    def __cinit__(self, object entry_dt, EnterDecoder enter, dict reject, dict codes):
+        f = entry_dt.fields
+        want = {"BidUserRefNum": ">u4", "BidPrice": ">i8", "BidQuantity": ">u4",
+                "AskUserRefNum": ">u4", "AskPrice": ">i8", "AskQuantity": ">u4"}
+        for name, t in want.items():
+            if f[name][0].str != t:
+                raise ValueError(f"Quote entry field {name} is {f[name][0].str}, expected {t}")
+        if f["Symbol"][0].kind != "S" or f["Symbol"][0].itemsize != enter.sym_w:
+            raise ValueError("Quote entry Symbol must be alpha of the Enter Order's width")
+        self.enter = enter
+        self.size = entry_dt.itemsize
+        self.f_sym = f["Symbol"][1]
+        self.f_bref, self.f_bpx, self.f_bqty = (f["BidUserRefNum"][1], f["BidPrice"][1],
+                                                f["BidQuantity"][1])
+        self.f_aref, self.f_apx, self.f_aqty = (f["AskUserRefNum"][1], f["AskPrice"][1],
+                                                f["AskQuantity"][1])
+        self.r_dup, self.r_symbol = reject["DUPLICATE_USERREFNUM"], reject["INVALID_SYMBOL"]
+        self.r_price = reject["INVALID_PRICE"]
+        self.quote, self.cancel = codes["QUOTE"], codes["CANCEL"]
+        self.limit, self.day = codes["LIMIT"], codes["DAY"]
+        self.src_quote, self.src_silent = codes["SRC_QUOTE"], codes["SRC_SILENT"]
+
+    @property
+    def entry_size(self) -> int:
+        return self.size
+
+    cdef inline void cancel_row(self, CommandBatch batch, list synth, int32_t session,
+                                int64_t prev) except *:
+        """A silent CANCEL of a previous side (its ClOrdID completed at submit from `synth`)."""
+        cdef ECommand* c = &batch.rows[batch.n]
+        cdef Echo* e = &batch.echo[batch.n]
+        memset(c, 0, sizeof(ECommand))
+        c.kind, c.session = self.cancel, session
+        quote_clordid(c.orig_clordid, prev)
+        default_echo(e, self.src_silent)
+        synth.append((batch.n, PyBytes_FromStringAndSize(c.orig_clordid, 11)))
+        batch.n += 1
+
+    def decode(self, CommandBatch batch, OrderTerms terms, QuoteSides quotes, list synth,
+               const uint8_t[::1] body, Py_ssize_t offset, Py_ssize_t count, int32_t session,
+               int32_t account, int64_t max_userref) -> tuple:
+        """`count` entries from body[offset:] -> rows appended to batch (see ouch_in.pyi).
+        Returns (max_userref, rejected): [(UserRefNum, reject code)] in entry order."""
+        if offset < 0 or count < 0 or offset + count * self.size > body.shape[0]:
+            raise ValueError("decode: entries outside the message")
+        rejected = []
+        batch.reserve(2 * count)
+        cdef Py_ssize_t j
+        cdef int side
+        cdef const uint8_t* p
+        cdef int32_t inst
+        cdef int64_t ref, price, qty, prev, step, pos
+        cdef uint16_t problem
+        cdef ECommand* c
+        for j in range(count):
+            p = &body[offset + j * self.size]
+            inst = self.enter.lookup(p + self.f_sym)
+            for side in range(1, 3):
+                if side == 1:
+                    ref = <int64_t>get_be(p + self.f_bref, 4)
+                    price = <int64_t>get_be(p + self.f_bpx, 8)
+                    qty = <int64_t>get_be(p + self.f_bqty, 4)
+                else:
+                    ref = <int64_t>get_be(p + self.f_aref, 4)
+                    price = <int64_t>get_be(p + self.f_apx, 8)
+                    qty = <int64_t>get_be(p + self.f_aqty, 4)
+                pos = 2 * inst + side - 1
+                prev = quotes.take(pos) if inst >= 0 else -1
+                if qty == 0:
+                    if prev != -1:
+                        self.cancel_row(batch, synth, session, prev)
+                    continue
+                problem = 0                            # the first failing check wins
+                step = self.enter.pstep[inst] if inst >= 0 else 1
+                if inst < 0:
+                    problem = self.r_symbol
+                elif ref <= max_userref:
+                    problem = self.r_dup
+                else:
+                    max_userref = ref
+                    if price <= 0 or step <= 0 or price % step != 0:
+                        problem = self.r_price
+                if problem:
+                    if prev != -1:
+                        self.cancel_row(batch, synth, session, prev)
+                    rejected.append((ref, problem))
+                    continue
+                c = &batch.rows[batch.n]
+                memset(c, 0, sizeof(ECommand))
+                c.kind, c.session, c.account, c.instrument = self.quote, session, account, inst
+                c.side, c.ord_type, c.tif = side, self.limit, self.day
+                c.price, c.qty = price // step, qty
+                quote_clordid(c.clordid, ref)
+                if prev != -1:
+                    quote_clordid(c.orig_clordid, prev)
+                    quotes.unmark(prev)                # replaced or cancelled by this command
+                default_echo(&batch.echo[batch.n], self.src_quote)
+                batch.n += 1
+                terms.put(ref, inst, price // step, qty)
+                quotes.put(pos, ref)
+        return max_userref, rejected
+
+
+cdef inline void quote_clordid(char* dst, int64_t ref) noexcept:
+    """A quote side's engine ClOrdID: the UserRefNum as 10 digits, then Q (NUL padded after)."""
+    cdef int d
+    for d in range(9, -1, -1):
+        dst[d] = <char>(48 + ref % 10)
+        ref //= 10
+    dst[10] = b"Q"[0]
+
+
+cdef inline void default_echo(Echo* e, char src) noexcept:
+    """CommandBatch.command's echo defaults: nothing the client sent to echo."""
+    e.src = src
+    memset(e.clordid, 32, 14)
+    e.capacity, e.ise, e.cross, e.display = b"A"[0], b"N"[0], b"N"[0], b"Y"[0]
+    e.old_qty = 0

@@ -27,9 +27,9 @@ import logging
 
 import numpy as np
 
-from ordex.core.commands import CommandKind, OrdType, Scope, Tif
+from ordex.core.commands import CommandKind, Scope
 from ordex.core.events import EventKind
-from ordex.ext.ouch_in import CommandBatch, OrderTerms
+from ordex.ext.ouch_in import CommandBatch, OrderTerms, QuoteSides
 from ordex.ext.ouch_out import first_session
 from ordex.gateway.binary import schema, soup
 from ordex.gateway.binary.ouch_codec import (
@@ -43,9 +43,8 @@ from ordex.gateway.fix.session_settings import DUMMY_HASH, verify_password
 
 log = logging.getLogger("ordex.binary.ouch")
 
-# plain ints for the per-side loops (an IntEnum attribute costs a lookup and a conversion per use)
-_QUOTE, _CANCEL, _LIMIT, _DAY = (int(x) for x in (
-    CommandKind.QUOTE, CommandKind.CANCEL, OrdType.LIMIT, Tif.DAY))
+# plain ints for per-order code (an IntEnum attribute costs a lookup and a conversion per use)
+_CANCEL = int(CommandKind.CANCEL)
 
 class Reject(Exception):
     def __init__(self, reason: str, text: str):
@@ -71,8 +70,7 @@ class User:
         self.replaying = False
         self.max_userref = store.max_userref
         self.terms = OrderTerms()             # live userref -> (instrument, price, qty), in C
-        self.quotes: dict[tuple[int, int], int] = {}        # (instrument, side) -> quote userref
-        self.quote_of: dict[int, tuple[int, int]] = {}
+        self.quotes = QuoteSides()            # (instrument, side) -> quote userref, in C
         self.echo: collections.deque[tuple[int, np.ndarray]] = collections.deque()
         self.mass_cancels: dict[bytes, tuple[int, bytes]] = {}
         self.quote_acks: collections.deque[tuple[int, int, int]] = collections.deque()
@@ -137,8 +135,7 @@ class OuchGateway(Replies):
             ref = int(clid[:10])
             user.terms[ref] = (o[3], o[7], o[9])
             if clid[10:11] == b"Q":
-                user.quotes[(o[3], o[4])] = ref
-                user.quote_of[ref] = (o[3], o[4])
+                user.quotes.set_side(o[3], o[4], ref)
         for user in self.users.values():
             self.cancel_on_disconnect(user, "server start")
 
@@ -221,7 +218,7 @@ class OuchGateway(Replies):
             p.command(CommandKind.MASS_CANCEL, user.sid, scope=Scope.SESSION, instrument=-1,
                       clordid=COD_CLORDID, src=SRC_SILENT)
         else:
-            for ref in list(user.quote_of):
+            for ref in user.quotes.refs():
                 self._cancel_row(p, user, ref, SRC_SILENT)
             if not p.count:
                 return
@@ -309,7 +306,7 @@ class OuchGateway(Replies):
             terms = user.terms.get(orig)
             if terms is None:
                 raise Reject("ORDER_NOT_LIVE", f"UserRefNum {orig} is not a live order")
-            if orig in user.quote_of:
+            if orig in user.quotes:
                 raise Reject("PROCESSING_ERROR", "quote sides change through Mass Quote")
             instr = terms[0]
             step = int(self.wire.pstep[instr])
@@ -343,14 +340,14 @@ class OuchGateway(Replies):
         if qty == 0:
             self._cancel_row(pending, user, ref, SRC_CANCEL)
         elif qty < terms[2]:
-            quote = ref in user.quote_of
+            quote = ref in user.quotes
             at = pending.command(CommandKind.REPLACE, user.sid, price=terms[1], qty=qty,
                                  orig=clordid(ref, quote), src=SRC_REDUCE, old_qty=terms[2])
             pending.synth.append((at, clordid(ref, quote)[:10] + (b"Q" if quote else b".")))
             user.terms[ref] = (terms[0], terms[1], qty)
 
     def _cancel_row(self, pending: _Pending, user: User, ref: int, src: bytes) -> None:
-        if ref in user.quote_of:
+        if ref in user.quotes:
             at = pending.command(_CANCEL, user.sid, orig=b"%010dQ" % ref, src=src)
             pending.synth.append((at, b"%010dQ" % ref))
         else:
@@ -360,10 +357,10 @@ class OuchGateway(Replies):
     def _mass_quote(self, user: User, codecs, pending: _Pending, body: bytes) -> None:
         """One engine QUOTE per side with a quantity (the previous side, if any, named as its
         orig_clordid: replaced in place when live, else the quote becomes a new order); a CANCEL
-        of the previous side for a side with quantity 0 or one the gateway refuses."""
+        of the previous side for a side with quantity 0 or one the gateway refuses.  The rows,
+        checks and quote-side bookkeeping are C (ext/ouch_in.QuoteDecoder)."""
         _, quote_id, count = codecs.quote.struct.unpack_from(body)
-        entry = codecs.entry
-        if count == 0 or len(body) != codecs.quote.size + count * entry.size:
+        if count == 0 or len(body) != codecs.quote.size + count * codecs.entry.size:
             self._emit(user, codecs.quote_ack(self._now(), quote_id, b"R",
                                               _REJ["PROCESSING_ERROR"], 0), 1)
             return
@@ -372,41 +369,12 @@ class OuchGateway(Replies):
                                               _REJ["QUOTE_UNAVAILABLE"], 0), 1)
             return
         first = pending.count
-        off = codecs.quote.size
-        pstep, quotes, account = codecs.pstep_list, user.quotes, user.accounts[0]
-        for _ in range(count):
-            sym, bref, bpx, bqty, aref, apx, aqty = entry.struct.unpack_from(body, off)
-            off += entry.size
-            instr = self.wire.lookup(sym)
-            for side, ref, px, qty in ((1, bref, bpx, bqty), (2, aref, apx, aqty)):
-                prev = quotes.pop((instr, side), None) if instr >= 0 else None
-                if qty == 0:
-                    if prev is not None:
-                        self._cancel_row(pending, user, prev, SRC_SILENT)
-                    continue
-                try:
-                    if instr < 0:
-                        raise Reject("INVALID_SYMBOL", f"symbol {sym!r}")
-                    self._next_ref(user, ref)
-                    step = pstep[instr]
-                    if px <= 0 or px % step:
-                        raise Reject("INVALID_PRICE", f"price {px} is off the grid")
-                except Reject as r:
-                    if prev is not None:
-                        self._cancel_row(pending, user, prev, SRC_SILENT)
-                    self._gateway_rejects(user, codecs, np.array([ref]), np.array([_REJ[r.reason]]),
-                                          np.array([b""], dtype="S14"))
-                    continue
-                pending.command(_QUOTE, user.sid, account=account, instrument=instr,
-                                side=side, ord_type=_LIMIT, tif=_DAY, price=px // step, qty=qty,
-                                clordid=b"%010dQ" % ref,
-                                orig=b"%010dQ" % prev if prev is not None else b"",
-                                src=SRC_QUOTE)
-                if prev is not None:              # replaced or cancelled by this command
-                    user.quote_of.pop(prev, None)
-                user.terms[ref] = (instr, px // step, qty)
-                quotes[(instr, side)] = ref
-                user.quote_of[ref] = (instr, side)
+        user.max_userref, rejected = codecs.quote_decoder.decode(
+            pending, user.terms, user.quotes, pending.synth, body, codecs.quote.size, count,
+            user.sid, user.accounts[0], user.max_userref)
+        if rejected:
+            refs, reasons = zip(*rejected)
+            self._gateway_rejects(user, codecs, refs, reasons, [b""] * len(refs))
         if pending.count == first:
             self._emit(user, codecs.quote_ack(self._now(), quote_id, b"A", 0, 0), 1)
         else:
@@ -463,13 +431,12 @@ class OuchGateway(Replies):
             if src in (SRC_ENTER, SRC_REPLACE, SRC_QUOTE):
                 out.append(codecs.rejected(now, ref, _REJ["DESTINATION_CLOSED"], echo["clordid"][k]))
                 user.terms.pop(ref, None)
-                pos = user.quote_of.pop(ref, None)
-                if pos is not None and user.quotes.get(pos) == ref:
-                    del user.quotes[pos]
-                    orig = bytes(rows["orig_clordid"][k])
-                    if src == SRC_QUOTE and orig[:10].isdigit():     # the previous side lives on
-                        user.quotes[pos] = int(orig[:10])
-                        user.quote_of[int(orig[:10])] = pos
+                pos = user.quotes.position(ref)
+                current = pos is not None and user.quotes.side(*pos) == ref
+                user.quotes.forget(ref)
+                orig = bytes(rows["orig_clordid"][k])
+                if current and src == SRC_QUOTE and orig[:10].isdigit():
+                    user.quotes.set_side(*pos, int(orig[:10]))   # the previous side lives on
             elif src in (SRC_CANCEL, SRC_REDUCE):
                 out.append(codecs.cancel_reject(now, ref))
         for _, quote_id, _count in p.acks:
@@ -539,7 +506,7 @@ class OuchGateway(Replies):
         terms dropped, the reply stored and sent.  False (nothing done) for anything else, which
         the general path below answers the same way, byte for byte."""
         user = self.by_sid.get(first_session(events))
-        if user is None or not user.echo or user.quote_of or user.quote_acks:
+        if user is None or not user.echo or user.quotes or user.quote_acks:
             return False
         watched = (user.cfg.protection_fills or user.cfg.protection_qty) and not user.tripped
         seq0, rec = user.echo[-1]

@@ -13,7 +13,8 @@ from ordex.core.commands import CommandKind, Flag, OrdType, Tif
 from ordex.core.events import EventKind, Liquidity
 from ordex.core.lifecycle import TERMINAL as _TERMINAL_STATES
 from ordex.core.reasons import Reason
-from ordex.ext.ouch_in import ECHO_DTYPE, EnterDecoder  # noqa: F401 - ECHO_DTYPE: the gateway's name
+from ordex.ext.ouch_in import (  # noqa: F401 - ECHO_DTYPE: the gateway's name
+    ECHO_DTYPE, EnterDecoder, QuoteDecoder)
 from ordex.ext.ouch_out import (ACCEPTED, CANCEL_REJECT, CANCELED, EXECUTED, REJECTED, REPLACED,
                                 OuchReplies)
 from ordex.gateway.binary import schema
@@ -135,6 +136,10 @@ class _Codecs:
              "POST_ONLY": Flag.POST_ONLY, "SRC_ENTER": SRC_ENTER[0], "FIRM": APPENDAGE_FIRM,
              "MAX_FLOOR": APPENDAGE_MAX_FLOOR, "PRICE_TYPE": APPENDAGE_PRICE_TYPE,
              "POST_ONLY_TAG": APPENDAGE_POST_ONLY})
+        self.quote_decoder = QuoteDecoder(
+            self.entry.dtype, self.enter_decoder, _REJ,
+            {"QUOTE": CommandKind.QUOTE, "CANCEL": CommandKind.CANCEL, "LIMIT": OrdType.LIMIT,
+             "DAY": Tif.DAY, "SRC_QUOTE": SRC_QUOTE[0], "SRC_SILENT": SRC_SILENT[0]})
         self.out = {m: lay("server", name) for m, name in (
             (M_ACCEPTED, "OrderAccepted"), (M_REPLACED, "OrderReplaced"),
             (M_CANCELED, "OrderCanceled"), (M_EXECUTED, "OrderExecuted"),

@@ -150,9 +150,7 @@ class Replies:
                     out.append(codecs.mass_cancel_report(t, req[0], req[1], qty))
             if state in TERMINAL_STATES and kind in _ORDER_KINDS:
                 terms.pop(ref, None)
-                pos = user.quote_of.pop(ref, None)
-                if pos is not None and user.quotes.get(pos) == ref:
-                    del user.quotes[pos]
+                user.quotes.forget(ref)
             while acks and acks[0][0] <= seq and (j == last or rows[j + 1][0] > acks[0][0]):
                 _, quote_id, entries = acks.popleft()
                 out.append(codecs.quote_ack(t, quote_id, b"A", 0, entries))
@@ -164,14 +162,8 @@ class Replies:
                        | (kind == EventKind.EXPIRED) | (kind == EventKind.REJECTED))
         ended = refs[np.flatnonzero(order_event & TERMINAL[state])]
         user.terms.pop_many(ended)
-        if user.quote_of:
-            for ref in ended.tolist():
-                pos = user.quote_of.pop(ref, None)
-                if pos is not None and user.quotes.get(pos) == ref:
-                    del user.quotes[pos]
+        user.quotes.forget_many(ended)
         real = np.flatnonzero(replaced)
-        if len(real):
+        if len(real):           # a replaced order's previous UserRefNum names it no longer
             origs = userrefs(ev["orig_clordid"][real])
-            for j, orig, new in zip(real.tolist(), origs.tolist(), refs[real].tolist()):
-                if orig != new:
-                    user.terms.pop(orig, None)
+            user.terms.pop_many(origs[origs != refs[real]])

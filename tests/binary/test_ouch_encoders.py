@@ -12,7 +12,7 @@ from ordex.ext.ouch_in import OrderTerms
 
 from binary_helpers import binary_config, ouch, run, settle, start
 
-STATE = ("terms", "quotes", "quote_of", "echo", "mass_cancels", "quote_acks")
+STATE = ("terms", "quotes", "echo", "mass_cancels", "quote_acks")
 
 
 def test_numpy_and_struct_replies_agree(tmp_path):
@@ -73,7 +73,7 @@ def test_numpy_and_struct_replies_agree(tmp_path):
             for k, v in state.items():
                 setattr(user, k, copy.deepcopy(v))
             out = fn(user, ev.tolist() if fn == app._replies_each else ev)
-            results.append((out, {k: getattr(user, k) for k in ("terms", "quotes", "quote_of",
+            results.append((out, {k: getattr(user, k) for k in ("terms", "quotes",
                                                                "mass_cancels")},
                             list(user.quote_acks)))
         assert results[0] == results[1], (name, ev)

@@ -50,8 +50,8 @@ def test_requote_replaces_live_sides_and_renews_filled_ones(tmp_path):
         await mm1.expect("MassQuoteAck", QuoteId=4)
         await settle(server, 0.2)
         got["live"] = sorted((o[16], o[0], o[7], o[11]) for o in live_orders(server, "MM1"))
-        got["terms"] = (dict(gw.ouch.users["MM1"].terms.items()), dict(gw.ouch.users["MM1"].quotes),
-                        dict(gw.ouch.users["MM1"].quote_of))
+        user = gw.ouch.users["MM1"]
+        got["terms"] = (dict(user.terms.items()), user.quotes.current(), user.quotes.refs())
         got["rows"] = [r for r in journal_commands(server) if int(r["session"]) == 1]
         got["books"] = ordex_books(server)
         for c in (feed, mm1, mm2):
@@ -73,8 +73,8 @@ def test_requote_replaces_live_sides_and_renews_filled_ones(tmp_path):
     # the engine: one live side per side, under the latest UserRefNums
     assert [(cl, px, leaves) for cl, _id, px, leaves in got["live"]] == [
         (b"0000000008Q", (PX + 300) // 100, 9)]
-    terms, quotes, quote_of = got["terms"]
-    assert set(terms) == {8} and set(quote_of) == {8} and set(quotes.values()) == {8}
+    terms, current, tracked = got["terms"]
+    assert set(terms) == {8} and tracked == [8] and set(current.values()) == {8}
     # the journal: one QUOTE per side with a quantity, naming the side it replaces (ask 4's
     # fill had reached the gateway, so ask 6 named none)
     quotes_j = [(bytes(r["clordid"]), bytes(r["orig_clordid"]), int(r["qty"]))
