@@ -6,7 +6,9 @@ process, logs one user in over loopback, then swaps the server side's transport 
 counts the bytes written, and hands Enter Orders (the perf cycle: half of them trade) to the
 connection's data_received one at a time: exactly the work one read of one order costs the loop
 (decode, sequence, journal write, apply, replies, store append, the transport write call) minus
-the kernel's socket work and the loop's wake-up.  Prints the median, p99 and mean ns per order.
+the kernel's socket work and the loop's wake-up.  Prints the median, p99 and mean per read, and
+the time from the read's start to the reply's write call (the part on the round trip's path; the
+rest of the read, e.g. the ITCH feed's encoding, runs after the reply has left).
 
 Run it under `py-spy record -r 2000 -- python3 -m ordex.perf.ouch_trace --orders 400000` to see
 where those ns go; without a network peer the sampler's rate is not limited by a second process.
@@ -30,13 +32,17 @@ from ordex.perf.binary import PASSWORD, encode_orders, server_config
 
 
 class CountingTransport:
-    """Stands in for the server side's transport: counts bytes, sends nothing."""
+    """Stands in for the server side's transport: counts bytes and notes when the first write of
+    each read came (the reply's moment), sends nothing."""
 
     def __init__(self, real):
         self.real = real
         self.bytes = 0
+        self.first_write_ns = 0
 
     def write(self, data) -> None:
+        if not self.first_write_ns:
+            self.first_write_ns = time.perf_counter_ns()
         self.bytes += len(data)
 
     def is_closing(self) -> bool:
@@ -49,7 +55,9 @@ class CountingTransport:
         return getattr(self.real, name)
 
 
-async def measure(workdir: Path, n: int, durability: str, user: str = "PERF1") -> np.ndarray:
+async def measure(workdir: Path, n: int, durability: str, user: str = "PERF1"
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(ns per read, ns from the read's start to its reply's write call: 0 when none)."""
     text = server_config(0, 0, durability, 4)
     cfg = config_mod.parse(text, source="ouch_trace", base_dir=workdir)
     server = Server(cfg)
@@ -66,12 +74,16 @@ async def measure(workdir: Path, n: int, durability: str, user: str = "PERF1") -
         orders = encode_orders(1, n, "S000")
         packets = [bytes(r) for r in orders]
         lat = np.empty(n, dtype=np.int64)
+        to_reply = np.zeros(n, dtype=np.int64)
         clock = time.perf_counter_ns
         receive = conn.data_received
         for k, pkt in enumerate(packets):
+            counting.first_write_ns = 0
             t0 = clock()
             receive(pkt)
             lat[k] = clock() - t0
+            if counting.first_write_ns:
+                to_reply[k] = counting.first_write_ns - t0
             # let the loop run what the read scheduled (the journal's flush callback; in fsync
             # and batch the write and the replies), as it would before the next read
             await asyncio.sleep(0)
@@ -79,7 +91,7 @@ async def measure(workdir: Path, n: int, durability: str, user: str = "PERF1") -
         if counting.bytes == 0 and durability == "none":
             raise RuntimeError("no reply was written: the in-read reply path is broken")
         client.close()
-        return lat
+        return lat, to_reply
     finally:
         await server.stop()
 
@@ -92,11 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvloop
     with tempfile.TemporaryDirectory(prefix="ordex-ouch-trace-") as d:
-        lat = uvloop.run(measure(Path(d), args.orders, args.durability))
-    lat = lat[len(lat) // 10:]
+        lat, to_reply = uvloop.run(measure(Path(d), args.orders, args.durability))
+    lat, to_reply = lat[len(lat) // 10:], to_reply[len(lat) // 10:]
+    to_reply = to_reply[to_reply > 0]
     print(f"{args.durability}: {len(lat)} orders, data_received per order: "
           f"p50 {np.percentile(lat, 50) / 1e3:.2f} us, p99 {np.percentile(lat, 99) / 1e3:.2f} us, "
           f"mean {lat.mean() / 1e3:.2f} us")
+    if len(to_reply):
+        print(f"  until the reply's write call ({len(to_reply)} reads): "
+              f"p50 {np.percentile(to_reply, 50) / 1e3:.2f} us, "
+              f"p99 {np.percentile(to_reply, 99) / 1e3:.2f} us")
     return 0
 
 
