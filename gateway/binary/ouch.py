@@ -509,7 +509,9 @@ class OuchGateway(Replies):
         if user is None or not user.echo or user.quotes or user.quote_acks:
             return False
         watched = (user.cfg.protection_fills or user.cfg.protection_qty) and not user.tripped
-        seq0, rec = user.echo[-1]
+        # the oldest pending batch: in none durability the only one, in fsync and batch the one
+        # released first (encode_one_user checks that every event's seq is in it)
+        seq0, rec = user.echo[0]
         clock = self.clock
         try:
             got = self.codecs[user.dialect].replies.encode_one_user(

@@ -8,14 +8,16 @@ a server whose clock stands still (so that every run stamps the same ts_ns):
     each message its own read with the fast path switched off (the general path answers all),
     each run of one user's consecutive messages as one read (batches of several orders).
 Every run must write the same Sequenced Data to each client, store the same messages, and
-journal the same commands."""
+journal the same commands; in `none` durability (each read's replies within the read) and in
+`fsync` (the reads of one loop iteration released together by one sync, several batches per user
+pending at once)."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, run
+from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, run, settle
 from ordex.gateway.binary.gateway import BinaryGateway
 from ordex.gateway.server import Server
 
@@ -71,8 +73,8 @@ def sequenced(data: bytes) -> list[bytes]:
     return out
 
 
-async def one_run(tmp_path, how: str, loop_kind: str) -> dict:
-    cfg = binary_config(tmp_path, durability="none")
+async def one_run(tmp_path, how: str, durability: str) -> dict:
+    cfg = binary_config(tmp_path, durability=durability)
     server = Server(cfg, clock_ns=lambda: T0)
     gw = BinaryGateway(cfg)
     server.gateways.append(gw)
@@ -103,9 +105,9 @@ async def one_run(tmp_path, how: str, loop_kind: str) -> dict:
                 else:
                     merged.append((user, pkt))
             steps = merged
-        for user, pkt in steps:
+        for user, pkt in steps:       # in fsync all at once: one sync releases every batch
             conns[user].data_received(pkt)
-        await asyncio.sleep(0.01)
+        await settle(server)
         out = {"used": used}
         for u in written:
             out[u] = sequenced(b"".join(written[u]))
@@ -119,11 +121,13 @@ async def one_run(tmp_path, how: str, loop_kind: str) -> dict:
         await server.stop()
 
 
+@pytest.mark.parametrize("durability", ["none", "fsync"])
 @pytest.mark.parametrize("loop_kind", LOOPS)
-def test_fast_path_replies_store_and_journal_match_the_general_path(tmp_path, loop_kind):
+def test_fast_path_replies_store_and_journal_match_the_general_path(tmp_path, loop_kind,
+                                                                     durability):
     runs = {}
     for how in ("fast", "general", "batched"):
-        runs[how] = run(loop_kind, one_run(tmp_path / how, how, loop_kind))
+        runs[how] = run(loop_kind, one_run(tmp_path / how, how, durability))
     fast, general, batched = runs["fast"], runs["general"], runs["batched"]
     # the scenario exercises both paths, and every reply kind the fast path writes
     assert any(fast["used"]) and not all(fast["used"])
