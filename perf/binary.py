@@ -389,8 +389,8 @@ async def feed_live_orders(oe_port: int, feed_port: int, s: int, seconds: float,
         data = encode_orders(ref, block, "S002")
         ref += block
         for at in range(0, block, chunk):
-            while sent - c.messages(ACK_TYPES) >= window:
-                await asyncio.sleep(0)
+            if sent - c.messages(ACK_TYPES) >= window:       # wait, not spin (see feed_live)
+                await c.until(ACK_TYPES, sent - window + 1)
             c.transport.write(data[at:at + chunk].tobytes())
             sent += chunk
             await asyncio.sleep(0)

@@ -92,3 +92,37 @@ def test_requote_replaces_live_sides_and_renews_filled_ones(tmp_path):
     body = types[types.index("Q") + 1:] if "Q" in types else types     # after the snapshot
     assert [t for t in body if t in "AUDXE"] == ["A", "A", "U", "U", "E", "X", "A", "D", "U"]
     assert rebuild(path) == got["books"]                                # meatpy's book = ours
+
+
+def test_requote_of_a_side_that_filled_in_the_same_batch_becomes_a_new_order(tmp_path):
+    """The gateway's view lags the engine: an Enter Order that takes the ask and a Mass Quote
+    requoting it, in one read, are one batch -- the QUOTE names the ask the engine has already
+    filled, so it enters a new order (Order Accepted), while the live bid is replaced."""
+    cfg = binary_config(tmp_path)
+
+    async def main():
+        server, gw = await start(cfg)
+        mm1 = await ouch(gw, "MM1")
+        mm1.mass_quote(1, [("MSFT", 1, PX - 100, 10, 2, PX + 100, 10)])
+        await mm1.expect("MassQuoteAck", QuoteId=1)
+        mm1.send_raw(mm1.enter_bytes(3, "B", 10, "MSFT", PX + 100, tif="3")
+                     + mm1.mass_quote_bytes(2, [("MSFT", 4, PX - 200, 10, 5, PX + 200, 10)]))
+        got = [await mm1.expect("OrderExecuted", UserRefNum=2),
+               await mm1.expect("OrderReplaced", UserRefNum=4),
+               await mm1.expect("OrderAccepted", UserRefNum=5),
+               await mm1.expect("MassQuoteAck", QuoteId=2)]
+        await settle(server)
+        live = sorted((o[16], o[7]) for o in live_orders(server, "MM1"))
+        rows = [(bytes(r["clordid"]), bytes(r["orig_clordid"])) for r in journal_commands(server)
+                if r["kind"] == CommandKind.QUOTE]
+        current = gw.ouch.users["MM1"].quotes.current()
+        mm1.close()
+        await server.stop()
+        return got, live, rows, current
+
+    (executed, replaced, accepted, ack), live, rows, current = run("uvloop", main())
+    assert executed["Quantity"] == 10 and replaced["OrigUserRefNum"] == 1
+    assert accepted["Quantity"] == 10 and accepted["Price"] == PX + 200
+    assert rows[-2:] == [(b"0000000004Q", b"0000000001Q"), (b"0000000005Q", b"0000000002Q")]
+    assert live == [(b"0000000004Q", (PX - 200) // 100), (b"0000000005Q", (PX + 200) // 100)]
+    assert current == {(1, 1): 4, (1, 2): 5}
