@@ -109,7 +109,7 @@ cdef void setattr_layout(Layout* m, str member, int off) noexcept:
     elif member == "match": m.match = off
 
 
-def first_session(cnp.ndarray events) -> int:
+def first_session(cnp.ndarray events not None) -> int:
     """The session of the first of a non-empty EVENT_DTYPE array (-1 when empty or not
     EVENT_DTYPE): which user's encode_one_user to try, without a numpy scalar."""
     if cnp.PyArray_DIM(events, 0) == 0 or (events.dtype is not EVENT_DTYPE
@@ -246,14 +246,16 @@ cdef class OuchReplies:
             self.out, self.out_cap = buf, need
         return 0
 
-    def encode_one_user(self, cnp.ndarray events, int32_t session, cnp.ndarray echo,
-                        int64_t echo_first, int64_t day_lo, int64_t day_hi, OrderTerms terms,
-                        bint trades):
+    def encode_one_user(self, cnp.ndarray events not None, int32_t session,
+                        cnp.ndarray echo not None, int64_t echo_first, int64_t day_lo,
+                        int64_t day_hi, OrderTerms terms not None, bint trades):
         """(bytes, count) or None: see ouch_out.pyi."""
         if events.dtype is not EVENT_DTYPE and events.dtype != EVENT_DTYPE:
             raise TypeError(f"events must have EVENT_DTYPE, not {events.dtype}")
         if echo.dtype.itemsize != sizeof(Echo) or not cnp.PyArray_IS_C_CONTIGUOUS(echo):
             raise TypeError("echo records must be a contiguous ouch_codec.ECHO_DTYPE array")
+        if cnp.PyArray_NDIM(events) != 1 or cnp.PyArray_NDIM(echo) != 1:
+            raise TypeError("events and echo records must be one-dimensional arrays")
         if not cnp.PyArray_IS_C_CONTIGUOUS(events):
             return None
         cdef Py_ssize_t n = cnp.PyArray_DIM(events, 0), n_echo = cnp.PyArray_DIM(echo, 0), j

@@ -1,11 +1,14 @@
 """ext/ouch_out.OuchReplies' guards (its bytes are checked against the struct encoders in
 test_ouch_encoders.py): a schema layout the C writers cannot honour is refused at construction,
-and arrays that do not line up are refused before anything is written."""
+and arrays that do not line up are refused before anything is written; encode_one_user writes
+what encode writes, and declines (None, nothing changed) whatever it does not handle."""
 import numpy as np
 import pytest
 
-from ordex.core.events import EVENT_DTYPE
-from ordex.ext.ouch_out import ACCEPTED, CANCEL_REJECT, OuchReplies
+from ordex.core.events import EVENT_DTYPE, EventKind
+from ordex.core.lifecycle import OrderState
+from ordex.ext.ouch_in import OrderTerms
+from ordex.ext.ouch_out import ACCEPTED, CANCEL_REJECT, EXECUTED, OuchReplies, first_session
 from ordex.gateway.binary import schema
 from ordex.gateway.binary.ouch_codec import (CANCEL_LUT, ECHO_DTYPE, REJECT_LUT, TERMINAL,
                                              _Codecs)
@@ -90,3 +93,81 @@ def test_order_terms_behave_like_the_dict_they_replace():
     assert terms == model and copy.deepcopy(terms) == model
     with pytest.raises(KeyError):
         terms[10**9]
+
+
+# -- encode_one_user: the gateway's one-call path ------------------------------------------------
+DAY = 1_000_000_000_000
+
+
+def one_order_events(session=7, seq=5):
+    """An order accepted and partly filled, then a fill ending another order, for `session`."""
+    ev = np.zeros(3, dtype=EVENT_DTYPE)
+    ev["seq"], ev["ts_ns"], ev["session"], ev["instrument"] = seq, DAY + 123, session, 0
+    ev["kind"] = [EventKind.NEW, EventKind.TRADE, EventKind.TRADE]
+    ev["state"] = [OrderState.NEW, OrderState.PARTIALLY_FILLED, OrderState.FILLED]
+    ev["clordid"] = [b"0000000042", b"0000000042", b"0000000041"]
+    ev["side"], ev["qty"], ev["price"], ev["order_id"] = 1, 100, 99, [9, 9, 8]
+    ev["last_qty"], ev["last_px"], ev["exec_id"], ev["liquidity"] = 10, 98, [0, 31, 31], [0, 2, 1]
+    echo = np.zeros(1, dtype=ECHO_DTYPE)
+    echo["src"], echo["clordid"], echo["display"] = b"O", b"CLIENT-42     ", b"Y"
+    echo["capacity"], echo["ise"], echo["cross"] = b"P", b"N", b"N"
+    return ev, echo
+
+
+def terms_of(*refs):
+    t = OrderTerms()
+    for r in refs:
+        t[r] = (0, 99, 100)
+    return t
+
+
+def test_encode_one_user_writes_what_encode_writes_and_drops_ended_orders():
+    enc = make(layouts())
+    ev, echo = one_order_events()
+    terms = terms_of(41, 42)
+    packets, count, last = enc.encode_one_user(ev, 7, echo, 5, DAY, 2 * DAY, terms, True)
+    msg = np.array([ACCEPTED, EXECUTED, EXECUTED], dtype=np.uint8)
+    want, _, want_count = enc.encode(ev, msg, np.array([42, 42, 41]), np.repeat(echo, 3),
+                                     ev["ts_ns"] - DAY)
+    assert (packets, count, last) == (want, want_count, 5)
+    assert 42 in terms and 41 not in terms          # the FILLED order's terms are gone
+    assert first_session(ev) == 7 and first_session(ev[:0]) == -1
+
+
+@pytest.mark.parametrize("case", ["other session", "seq outside echo", "before the day",
+                                  "trade when not allowed", "kind with no plain reply",
+                                  "clordid not digits", "instrument out of range"])
+def test_encode_one_user_declines_without_changing_anything(case):
+    enc = make(layouts())
+    ev, echo = one_order_events()
+    session, first, lo, trades = 7, 5, DAY, True
+    if case == "other session":
+        ev["session"][2] = 8
+    elif case == "seq outside echo":
+        first = 6
+    elif case == "before the day":
+        lo = DAY + 1000
+    elif case == "trade when not allowed":
+        trades = False
+    elif case == "kind with no plain reply":
+        ev["kind"][2] = EventKind.CANCEL_REJECTED
+    elif case == "clordid not digits":
+        ev["clordid"][2] = b"mass-cancel-3"
+    elif case == "instrument out of range":
+        ev["instrument"][2] = 1
+    terms = terms_of(41, 42)
+    assert enc.encode_one_user(ev, session, echo, first, lo, lo + DAY, terms, trades) is None
+    assert 41 in terms and 42 in terms
+
+
+def test_encode_one_user_refuses_bad_arrays():
+    enc = make(layouts())
+    ev, echo = one_order_events()
+    with pytest.raises(TypeError, match="EVENT_DTYPE"):
+        enc.encode_one_user(np.zeros(3, np.int64), 7, echo, 5, DAY, 2 * DAY, OrderTerms(), True)
+    with pytest.raises(TypeError, match="ECHO_DTYPE"):
+        enc.encode_one_user(ev, 7, np.zeros(1, np.int64), 5, DAY, 2 * DAY, OrderTerms(), True)
+    with pytest.raises(TypeError, match="one-dimensional"):
+        enc.encode_one_user(ev.reshape(3, 1), 7, echo, 5, DAY, 2 * DAY, OrderTerms(), True)
+    with pytest.raises(TypeError):
+        enc.encode_one_user(ev, 7, echo, 5, DAY, 2 * DAY, None, True)
