@@ -1,11 +1,12 @@
 """Nothing acknowledged is ever lost, for market makers too: `ordex serve` (fsync durability) under
-a stream of OUCH orders and cancels is killed with SIGKILL at random moments, 12 times, and
+a stream of OUCH orders, cancels and mass quotes is killed with SIGKILL at random moments, 12 times, and
 restarted each time.  After every restart the client logs in again asking for the next SoupBinTCP
 sequence number it expects, and the server must continue that stream exactly (the missed
 messages replayed, nothing skipped, nothing sent twice).  Afterwards the journal is replayed from
 scratch: every Order Accepted names an order the journal holds for that UserRefNum, every Order
 Executed a trade of the journal (quantity, price, match number), every Order Canceled an end of
-that order; and no UserRefNum is accepted twice.
+that order, every Order Replaced (a requoted side) a replace of that order from that UserRefNum;
+and no UserRefNum is accepted twice.
 
 SIGKILL keeps the page cache, so what this proves is "never acknowledged before written".  The
 load is heavy enough that a group often waits behind a running fdatasync: a server that released
@@ -90,6 +91,14 @@ async def session(port, proc, rng, state, kill: bool):
             if live and rng.random() < 0.2:
                 client.cancel(live.pop(rng.randrange(len(live))))
                 continue
+            if rng.random() < 0.1:              # a requote of the MSFT quote (engine QUOTEs)
+                state["ref"] += 2
+                state["quotes"] += 1
+                client.mass_quote(state["quotes"], [
+                    ("MSFT", state["ref"] - 1, rng.randint(94, 100) * PRICE_SCALE,
+                     rng.randint(0, 20), state["ref"], rng.randint(100, 106) * PRICE_SCALE,
+                     rng.randint(1, 20))])
+                continue
             state["ref"] += 1
             client.enter(state["ref"], rng.choice("BS"), rng.randint(1, 20), "MSFT",
                          rng.randint(95, 105) * PRICE_SCALE, tif="0")
@@ -116,7 +125,7 @@ def test_sigkill_loses_nothing_acknowledged_to_a_market_maker(tmp_path):
         text = text.replace(f'"127.0.0.1:{old}"', f'"127.0.0.1:{new}"')
     cfg_path = tmp_path / "ordex.toml"
     cfg_path.write_text(text)
-    state = {"next_seq": 1, "ref": 0, "live": [], "received": []}
+    state = {"next_seq": 1, "ref": 0, "live": [], "received": [], "quotes": 0}
     for life in range(KILLS + 1):
         proc = start_server(cfg_path, tmp_path)
         try:
@@ -151,8 +160,11 @@ def test_sigkill_loses_nothing_acknowledged_to_a_market_maker(tmp_path):
     trades = set(zip(refs[trade].tolist(), ev["last_qty"][trade].tolist(),
                      (ev["exec_id"][trade] - maker).tolist()))
     ended = set(refs[ends].tolist())
+    rep = kind == EventKind.REPLACED        # requoted quote sides: previous -> new UserRefNum
+    origs = np.array([int(c[:10]) if c[:10].isdigit() else -1 for c in ev["orig_clordid"][rep]])
+    replaced = set(zip(origs.tolist(), refs[rep].tolist(), ev["order_id"][rep].tolist()))
     seen_refs = set()
-    counts = {"OrderAccepted": 0, "OrderExecuted": 0, "OrderCanceled": 0}
+    counts = {"OrderAccepted": 0, "OrderExecuted": 0, "OrderCanceled": 0, "OrderReplaced": 0}
     for m in received:
         kind = m["type"]
         if kind == "OrderAccepted":
@@ -165,9 +177,12 @@ def test_sigkill_loses_nothing_acknowledged_to_a_market_maker(tmp_path):
                 f"execution {m} not journaled"
         elif kind == "OrderCanceled":
             assert m["UserRefNum"] in ended, f"cancel {m} not journaled"
+        elif kind == "OrderReplaced":
+            assert (m["OrigUserRefNum"], m["UserRefNum"], m["OrderReferenceNumber"]) in replaced, \
+                f"replace {m} not journaled"
         else:
             continue
         counts[kind] += 1
-    assert counts["OrderAccepted"] and counts["OrderExecuted"] and counts["OrderCanceled"], counts
+    assert all(counts.values()), counts
     print(f"{KILLS} kills, {state['ref']} orders entered, {len(received)} sequenced messages "
           f"checked: {counts}")
