@@ -663,6 +663,11 @@ class ReferenceEngine:
             self._link(o, c)
             self._order_event(EventKind.PENDING_TRIGGER, o)
             return
+        self._accept(o, c)
+
+    def _accept(self, o: _Order, c: SimpleNamespace) -> None:
+        """A new order that passed its checks enters the book: REJECTED if the book refuses it,
+        else NEW (with the command's OCO/OTO link) and then whatever it traded."""
         result, events = self._enter_book(o)
         if result != BookResult.OK:
             o.state = next_state(o.state, LE.REJECT)
@@ -1016,14 +1021,7 @@ class ReferenceEngine:
                    leaves=n.qty, hold_price=hold_price)
         self._orders[oid] = o
         self._set_hold(o)
-        result, events = self._enter_book(o)
-        if result != BookResult.OK:
-            o.state = next_state(o.state, LE.REJECT)
-            self._end(o, EventKind.REJECTED, _BOOK_REJECT_REASON[result])
-            return
-        o.state = next_state(o.state, LE.ACCEPT)
-        self._order_event(EventKind.NEW, o)
-        self._map_book_events(events)
+        self._accept(o, n)
 
     def _on_status_request(self, c: SimpleNamespace) -> None:
         if not self._session_known(c.session):
