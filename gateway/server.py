@@ -35,6 +35,13 @@ SNAPSHOT_POLL_S = 0.2        # how often the loop checks whether a snapshot is d
 _NO_EVENTS = np.empty(0)
 
 
+def journal_preallocation(durability: str) -> str:
+    """Zeroing segments ahead of the records spares fdatasync the metadata commit of a growing
+    file; `none` never syncs, so there it would only write a second megabyte (of zeros) per
+    megabyte of journal on the loop thread (~5% of the server under Mass Quote load, py-spy)."""
+    return "none" if durability == "none" else "zero"
+
+
 class NotAccepting(RuntimeError):
     """The server cannot take commands now (journal failed, or stopping)."""
 
@@ -73,7 +80,8 @@ class Server:
         self.journal = Journal.open(
             cfg.journal_dir,
             JournalConfig(durability=cfg.durability, batch_interval_ms=cfg.batch_interval_ms,
-                          segment_bytes=cfg.segment_bytes),
+                          segment_bytes=cfg.segment_bytes,
+                          preallocate=journal_preallocation(cfg.durability)),
             on_durable=self._on_durable, on_failure=self._on_journal_failure,
             call_soon_threadsafe=self.loop.call_soon_threadsafe, schedule_flush=self.loop.call_soon,
             first_seq=found.seq + 1 if found else 1)
