@@ -30,6 +30,21 @@ log = logging.getLogger("ordex.server")
 
 EventSink = Callable[[np.ndarray], object]
 SNAPSHOT_POLL_S = 0.2        # how often the loop checks whether a snapshot is due
+# At most this share of the loop's time goes to copying the state for snapshots.  The copy grows
+# with the day (every quote side adds a ClOrdID entry: ~60 ms at 1M entries, 1M commands being
+# ~2 s of Mass Quotes), so a command-count trigger alone made it quadratic: ~20% of the loop
+# after 15 s of market-maker load (py-spy).
+SNAPSHOT_LOOP_SHARE = 0.05
+
+
+def snapshot_due(new: int, since_s: float, copy_s: float, every_commands: int,
+                 every_s: float) -> bool:
+    """Whether to snapshot now: something `new` (commands since the last), and every_commands
+    of them or every_s seconds since the last, and at least copy_s / SNAPSHOT_LOOP_SHARE seconds
+    since the last (copy_s: what copying the state took the loop last time)."""
+    if new <= 0 or since_s < copy_s / SNAPSHOT_LOOP_SHARE:
+        return False
+    return bool((every_commands and new >= every_commands) or (every_s and since_s >= every_s))
 
 
 _NO_EVENTS = np.empty(0)
@@ -100,6 +115,7 @@ class Server:
         self._snapshot_seq = recovery.snapshot_seq
         self._snapshot_time = time.monotonic()
         self._snapshot_busy = False
+        self._snapshot_copy_s = 0.0       # the loop's time to copy the state, last snapshot
         if cfg.snapshot_every_commands or cfg.snapshot_every_s:
             self.loop.call_later(SNAPSHOT_POLL_S, self._snapshot_tick)
         self.accepting = True
@@ -110,18 +126,18 @@ class Server:
                  self.engine.state_hash())
 
     def _snapshot_tick(self) -> None:
-        """Start a snapshot when one is due: snapshot_every_commands commands or snapshot_every_s
-        seconds since the last (and anything new at all)."""
+        """Start a snapshot when one is due (snapshot_due): snapshot_every_commands commands or
+        snapshot_every_s seconds since the last, anything new at all, and the loop's share of
+        snapshot copying bounded."""
         if self._stopped.is_set():
             return
         self.loop.call_later(SNAPSHOT_POLL_S, self._snapshot_tick)
         if self._snapshot_busy or not self.accepting:
             return
         cfg = self.config
-        new = self.sequencer.next_seq - 1 - self._snapshot_seq
-        if new > 0 and ((cfg.snapshot_every_commands and new >= cfg.snapshot_every_commands) or
-                        (cfg.snapshot_every_s
-                         and time.monotonic() - self._snapshot_time >= cfg.snapshot_every_s)):
+        if snapshot_due(self.sequencer.next_seq - 1 - self._snapshot_seq,
+                        time.monotonic() - self._snapshot_time, self._snapshot_copy_s,
+                        cfg.snapshot_every_commands, cfg.snapshot_every_s):
             self.loop.create_task(self.take_snapshot())
 
     async def take_snapshot(self) -> Path | None:
@@ -139,7 +155,7 @@ class Server:
         t0 = time.perf_counter()
         try:
             data = self.engine.snapshot(seq)
-            took = time.perf_counter() - t0
+            took = self._snapshot_copy_s = time.perf_counter() - t0
             if not await self.loop.run_in_executor(None, self.journal.wait_durable, seq, 60.0):
                 log.error("snapshot of sequence %d dropped: not durable (%s)", seq,
                           self.journal.failure or "timed out")
