@@ -50,13 +50,6 @@ def snapshot_due(new: int, since_s: float, copy_s: float, every_commands: int,
 _NO_EVENTS = np.empty(0)
 
 
-def journal_preallocation(durability: str) -> str:
-    """Zeroing segments ahead of the records spares fdatasync the metadata commit of a growing
-    file; `none` never syncs, so there it would only write a second megabyte (of zeros) per
-    megabyte of journal on the loop thread (~5% of the server under Mass Quote load, py-spy)."""
-    return "none" if durability == "none" else "zero"
-
-
 class NotAccepting(RuntimeError):
     """The server cannot take commands now (journal failed, or stopping)."""
 
@@ -95,8 +88,7 @@ class Server:
         self.journal = Journal.open(
             cfg.journal_dir,
             JournalConfig(durability=cfg.durability, batch_interval_ms=cfg.batch_interval_ms,
-                          segment_bytes=cfg.segment_bytes,
-                          preallocate=journal_preallocation(cfg.durability)),
+                          segment_bytes=cfg.segment_bytes),
             on_durable=self._on_durable, on_failure=self._on_journal_failure,
             call_soon_threadsafe=self.loop.call_soon_threadsafe, schedule_flush=self.loop.call_soon,
             first_seq=found.seq + 1 if found else 1)
