@@ -70,6 +70,7 @@ class Server:
         self._held: collections.deque[tuple[int, np.ndarray, np.ndarray]] = collections.deque()
         self._sinks: list[EventSink] = []
         self._book_sinks: list[EventSink] = []
+        self._released: list[Callable[[], object]] = []
         self._stopped = asyncio.Event()
         self.gateways: list = []
 
@@ -222,6 +223,13 @@ class Server:
         it from the engine events of the same batch, or the moment of release."""
         self._book_sinks.append(sink)
 
+    def subscribe_released(self, callback: Callable[[], object]) -> None:
+        """callback() runs once the batches one durable report releases were all handed to the
+        sinks (several in batch and fsync: every submit the sync covered), so that a sink that
+        gathers its output writes it once per report instead of once per batch (the ITCH feed:
+        one write per subscriber)."""
+        self._released.append(callback)
+
     def submit(self, rows: np.ndarray) -> int:
         """Sequence, journal and apply commands; their events follow once durable.  Returns the
         last sequence number assigned.  Raises NotAccepting when the server cannot journal."""
@@ -258,6 +266,8 @@ class Server:
 
     def _on_durable(self, seq: int) -> None:
         held = self._held
+        if not held or held[0][0] > seq:
+            return
         while held and held[0][0] <= seq:
             _, events, book_events = held.popleft()
             for sinks, batch in ((self._sinks, events), (self._book_sinks, book_events)):
@@ -268,6 +278,11 @@ class Server:
                         sink(batch)
                     except Exception:
                         log.exception("event sink %r failed", sink)
+        for callback in self._released:
+            try:
+                callback()
+            except Exception:
+                log.exception("release callback %r failed", callback)
 
     def _on_journal_failure(self, exc: BaseException) -> None:
         self.accepting = False

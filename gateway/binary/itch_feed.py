@@ -12,7 +12,8 @@ as its snapshot -- System Event, then per instrument a Stock Directory and a Sto
 then an Add Order per resting order -- followed by the live stream from the next batch on.  So
 snapshot and stream are consistent by construction, whatever the engine has applied but not yet
 made durable.  The snapshot is encoded when the subscriber logs in and sent with flow control;
-live batches arriving meanwhile wait behind it.
+live batches arriving meanwhile wait behind it.  The batches one durable report releases (several
+in batch and fsync durability) are written to each subscriber as one write, after the last.
 
 Book event -> ITCH:
     RESTED       Add Order (reference = order id the first time; a replaced order resting again
@@ -104,8 +105,17 @@ class ItchFeed:
         self._ok = self.wire.ok.tolist()
         self._status = [0] * self.wire.count  # trading status as published, per instrument
         self._load_status(server.engine)
+        # live output gathered over the batches of one durable report, written once per
+        # subscriber after the last (Server.subscribe_released); a server without that hook gets
+        # each batch written at once
+        self._out: list[bytes] = []
+        self._out_count = 0
+        released = getattr(server, "subscribe_released", None)
+        self._gather = released is not None
         server.subscribe(self._on_engine)
         server.subscribe_book(self._on_book)
+        if released is not None:
+            released(self.flush)
 
     def _load_status(self, engine) -> None:
         for inst in range(self.wire.count):
@@ -146,6 +156,7 @@ class ItchFeed:
             known and f.exception() is None and bool(f.result())))
 
     def _subscribe(self, conn, username: str) -> None:
+        self.flush()          # gathered output is in the view: it goes to the others, not to this one
         sub = Subscriber(conn)
         self.subscribers[conn] = sub
         conn.accept(_FeedUser(username), soup.login_accepted(self.session, 1))
@@ -246,17 +257,29 @@ class ItchFeed:
         if not msgs:
             return
         self.version += 1                     # the snapshot's trading actions changed
-        data = b"".join(msgs)
-        self.published += len(msgs)
-        for sub in list(self.subscribers.values()):
-            self._write(sub, data, len(msgs))
+        self._publish(b"".join(msgs), len(msgs))
 
     def _on_book(self, events: np.ndarray) -> None:
         self.version += 1
         data, count = self.encode(events)
-        if not count:
-            return
+        if count:
+            self._publish(data, count)
+
+    def _publish(self, data: bytes, count: int) -> None:
         self.published += count
+        self._out.append(data)
+        self._out_count += count
+        if not self._gather:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what the batches released so far published: one write per subscriber."""
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        count = self._out_count
+        self._out.clear()
+        self._out_count = 0
         for sub in list(self.subscribers.values()):
             self._write(sub, data, count)
 
@@ -265,6 +288,7 @@ class ItchFeed:
         return self.orders.encode(events, self._ts)
 
     async def close(self) -> None:
+        self.flush()
         ts6 = self.clock.since_midnight(self.server.clock_ns()).to_bytes(6, "big")
         end = _SYS.pack(L_SYS, b"S", b"S", 0, 0, ts6, b"C")
         for sub in list(self.subscribers.values()):
