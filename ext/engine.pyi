@@ -256,7 +256,8 @@ Snapshots: snapshot(seq) returns the whole state as bytes, stamped with the jour
     kill, may_short), FEES (fees and initial cash per currency, initial position per
     instrument), LIMT (4 per instrument: max_qty, max_notional, band_bps, ref_max_age_ns; then
     max_position [account][instrument]), ORDR (SnapOrder rows, engine.pxd), STPN (pending stops per instrument), STOP
-    (their order ids, list order), CLID (SnapClordid rows), BOOK (book RESTING_DTYPE rows).
+    (their order ids, list order), CLID (SnapClordid rows, in the order recorded; any order
+    restores), BOOK (book RESTING_DTYPE rows).
     Version 1 is the same without LIMT: restored with the reference data's limits.
     restore() refuses, with SnapshotError (a ValueError) naming the problem: data that is
     truncated, damaged (CRC), of another format version, with sections out of place, or
