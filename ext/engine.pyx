@@ -381,11 +381,6 @@ cdef class Engine:
         most of cl_find's ~12% of an order (perf record on perf/engine_orders.py)."""
         if c.kind == K_NEW_ORDER or c.kind == K_CANCEL or c.kind == K_REPLACE or c.kind == K_QUOTE:
             __builtin_prefetch(&self.cl[<int64_t>(cl_hash(c.session, c.clordid) & <uint64_t>self.cl_mask)])
-            # resolve() probes the previous clordid's slot too: a second random miss per quote
-            # side (a Mass Quote names the previous side of every quote it replaces)
-            if c.kind != K_NEW_ORDER and c.order_id == 0 and c.orig_clordid[0] != 0:
-                __builtin_prefetch(&self.cl[<int64_t>(cl_hash(c.session, c.orig_clordid)
-                                                      & <uint64_t>self.cl_mask)])
 
     cdef inline void cl_place(self, int32_t key) noexcept:
         """Give arena key `key` a slot (the table has room)."""
