@@ -21,23 +21,32 @@ encode(events, msg, refs, echo, ts) -> (bytes, ends, count)
       Rejected             reject_lut[reason], echo ClOrdID;  Cancel Reject  UserRefNum only
     Quantities are clipped to 2^32 - 1.
 
-encode_one_user(events, session, echo, echo_first, day_lo, day_hi, terms, trades)
-        -> (bytes, count, last_seq) | None
+encode_one_user(events, session, echo, echo_first, day_lo, day_hi, terms, trades,
+                quotes=None, acks=None, ack=None) -> (bytes, count, last_seq) | None
     The gateway's common case in one call (no per-event Python object): every event of
-    `session`, with the echo record of its seq in `echo` (the records of seqs echo_first ...),
-    a ts_ns in [day_lo, day_hi) (reply time: ts_ns - day_lo), an instrument id in range, a
-    ClOrdID whose first 10 bytes are digits, and a kind whose reply is plain (NEW -> Accepted,
-    REJECTED -> Rejected, CANCELLED / EXPIRED / RESTATED -> Canceled, TRADE -> Executed, the last
-    only when `trades`).  Writes the same bytes as encode, drops the UserRefNum of each order a
-    TRADE, CANCELLED, EXPIRED or REJECTED event ended from `terms`, and returns the packets, their
-    count and the last event's seq.  None, with nothing changed, when any event is otherwise.
+    `session`, in seq order, with the echo record of its seq in `echo` (the records of seqs
+    echo_first ...), a ts_ns in [day_lo, day_hi) (reply time: ts_ns - day_lo), an instrument id
+    in range, a ClOrdID whose first 10 bytes are digits, and a kind whose reply is plain: NEW ->
+    Accepted, REJECTED -> Rejected, CANCELLED / EXPIRED / RESTATED -> Canceled, REPLACED ->
+    Replaced (a reduction, echo src SRC_REDUCE: Canceled U), CANCEL_REJECTED of a cancel (or of a
+    reduction not refused for QTY_NOT_ABOVE_FILLED) -> Cancel Reject, TRADE -> Executed (only
+    when `trades`).  Writes the same bytes as encode; after each event, the Mass Quote Acks of
+    `acks` (a deque of (seq, quote id, entries), the gateway's user.quote_acks) whose seq is at
+    or after it and before the next event's, as ack(time, quote id, b"A", 0, entries) writes
+    them, and pops them.  Drops from `terms` the UserRefNum of each order a TRADE, CANCELLED,
+    EXPIRED or REJECTED event ended (and forgets it in `quotes`) and a replaced order's previous
+    UserRefNum.  Returns the packets, their count and the last event's seq.  None, with nothing
+    changed, when any event is otherwise or an ack due is before the first event.
 
 first_session(events) -> int
     The session of the first event (-1: no events, or not EVENT_DTYPE).
 """
+import collections
+from typing import Callable
+
 import numpy as np
 
-from ordex.ext.ouch_in import OrderTerms
+from ordex.ext.ouch_in import OrderTerms, QuoteSides
 
 # reply codes (the msg values)
 ACCEPTED: int; REPLACED: int; CANCELED: int; EXECUTED: int; REJECTED: int; CANCEL_REJECT: int
@@ -49,6 +58,9 @@ class OuchReplies:
                ts: np.ndarray) -> tuple[bytes, np.ndarray, int]: ...
     def encode_one_user(self, events: np.ndarray, session: int, echo: np.ndarray,
                         echo_first: int, day_lo: int, day_hi: int, terms: OrderTerms,
-                        trades: bool) -> tuple[bytes, int, int] | None: ...
+                        trades: bool, quotes: QuoteSides | None = None,
+                        acks: collections.deque[tuple[int, int, int]] | None = None,
+                        ack: Callable[[int, int, bytes, int, int], bytes] | None = None,
+                        ) -> tuple[bytes, int, int] | None: ...
 
 def first_session(events: np.ndarray) -> int: ...

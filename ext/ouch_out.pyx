@@ -7,13 +7,14 @@ from libc.string cimport memcpy, memset
 
 from ordex.ext.bigendian cimport put_be
 from ordex.ext.engine cimport EEvent
-from ordex.ext.ouch_in cimport Echo, OrderTerms
+from ordex.ext.ouch_in cimport Echo, OrderTerms, QuoteSides
 
 cimport numpy as cnp
 
 import numpy as np
 
 from ordex.core.events import EVENT_DTYPE, EventKind, Liquidity
+from ordex.core.reasons import Reason
 
 assert EVENT_DTYPE.itemsize == sizeof(EEvent), "EVENT_DTYPE must mirror struct EEvent"
 
@@ -36,7 +37,11 @@ ACCEPTED, REPLACED, CANCELED, EXECUTED, REJECTED, CANCEL_REJECT = (
 cdef uint8_t K_RESTATED = EventKind.RESTATED
 cdef uint8_t K_NEW = EventKind.NEW, K_REJECTED = EventKind.REJECTED, K_TRADE = EventKind.TRADE
 cdef uint8_t K_CANCELLED = EventKind.CANCELLED, K_EXPIRED = EventKind.EXPIRED
-cdef uint8_t K_REPLACED = EventKind.REPLACED
+cdef uint8_t K_REPLACED = EventKind.REPLACED, K_CANCEL_REJECTED = EventKind.CANCEL_REJECTED
+cdef uint16_t QTY_NOT_ABOVE_FILLED = Reason.QTY_NOT_ABOVE_FILLED
+# the echo record's src (ouch_codec.SRC_*): a reduction's REPLACED is a Canceled, a cancel's
+# CANCEL_REJECTED a Cancel Reject
+cdef char SRC_CANCEL = b"X"[0], SRC_REDUCE = b"x"[0]
 cdef uint8_t MAKER = Liquidity.MAKER
 cdef int64_t MAX_U32 = 0xFFFFFFFF
 cdef const char* SIDES = b" BS"
@@ -246,10 +251,30 @@ cdef class OuchReplies:
             self.out, self.out_cap = buf, need
         return 0
 
+    cdef int plain_reply(self, const EEvent* e, const Echo* ec, bint trades) noexcept:
+        """The reply code of an event the one-user path answers on its own, 0 when it does not
+        (the general path decides: follow-up cancels, mass cancel reports, armed protection)."""
+        cdef uint8_t k = e.kind
+        if k == K_NEW:
+            return M_ACCEPTED
+        if k == K_REJECTED:
+            return M_REJECTED
+        if k == K_CANCELLED or k == K_EXPIRED or k == K_RESTATED:
+            return M_CANCELED
+        if k == K_TRADE:
+            return M_EXECUTED if trades else 0
+        if k == K_REPLACED:
+            return M_CANCELED if ec.src == SRC_REDUCE else M_REPLACED
+        if k == K_CANCEL_REJECTED and (ec.src == SRC_CANCEL or (
+                ec.src == SRC_REDUCE and e.reason != QTY_NOT_ABOVE_FILLED)):
+            return M_CANCEL_REJECT
+        return 0
+
     def encode_one_user(self, cnp.ndarray events not None, int32_t session,
                         cnp.ndarray echo not None, int64_t echo_first, int64_t day_lo,
-                        int64_t day_hi, OrderTerms terms not None, bint trades):
-        """(bytes, count) or None: see ouch_out.pyi."""
+                        int64_t day_hi, OrderTerms terms not None, bint trades,
+                        QuoteSides quotes=None, object acks=None, object ack=None):
+        """(bytes, count, last_seq) or None: see ouch_out.pyi."""
         if events.dtype is not EVENT_DTYPE and events.dtype != EVENT_DTYPE:
             raise TypeError(f"events must have EVENT_DTYPE, not {events.dtype}")
         if echo.dtype.itemsize != sizeof(Echo) or not cnp.PyArray_IS_C_CONTIGUOUS(echo):
@@ -258,37 +283,77 @@ cdef class OuchReplies:
             raise TypeError("events and echo records must be one-dimensional arrays")
         if not cnp.PyArray_IS_C_CONTIGUOUS(events):
             return None
-        cdef Py_ssize_t n = cnp.PyArray_DIM(events, 0), n_echo = cnp.PyArray_DIM(echo, 0), j
+        cdef Py_ssize_t n = cnp.PyArray_DIM(events, 0), n_echo = cnp.PyArray_DIM(echo, 0), j, a
         cdef const EEvent* e = <const EEvent*>cnp.PyArray_DATA(events)
         cdef const Echo* ec = <const Echo*>cnp.PyArray_DATA(echo)
-        cdef int64_t at, ref
+        cdef int64_t at, ref, orig, ack_seq
+        cdef int code
         cdef uint8_t k
         if n == 0:
             return None
         # first every event is checked, so that None leaves everything as it was
         for j in range(n):
-            k = e[j].kind
-            if e[j].session != session or not (
-                    k == K_NEW or k == K_REJECTED or k == K_CANCELLED or k == K_EXPIRED
-                    or k == K_RESTATED or (k == K_TRADE and trades)):
-                return None
             at = e[j].seq - echo_first
-            if at < 0 or at >= n_echo or not day_lo <= e[j].ts_ns < day_hi:
+            if e[j].session != session or at < 0 or at >= n_echo:
+                return None
+            if j and e[j].seq < e[j - 1].seq:
+                return None
+            if not day_lo <= e[j].ts_ns < day_hi:
                 return None
             if not 0 <= e[j].instrument < self.n_instruments or userref(e[j].clordid) < 0:
                 return None
-        self.reserve(n * self.widest)
+            if self.plain_reply(&e[j], &ec[at], trades) == 0:
+                return None
+        # the Mass Quote Acks due: each right after the last event at or before its seq (the
+        # quote's last row), stamped with that event's time
+        cdef list due = []           # (event index, packet)
+        cdef Py_ssize_t extra = 0
+        cdef int64_t last_seq = e[n - 1].seq
+        if acks:
+            if ack is None:
+                return None
+            j = 0
+            for entry in acks:
+                ack_seq = entry[0]
+                if ack_seq > last_seq:
+                    break
+                if ack_seq < e[0].seq:
+                    return None
+                while j + 1 < n and e[j + 1].seq <= ack_seq:
+                    j += 1
+                pkt = ack(e[j].ts_ns - day_lo, entry[1], b"A", 0, entry[2])
+                if not isinstance(pkt, bytes):
+                    raise TypeError("ack must return bytes")
+                due.append((j, pkt))
+                extra += len(<bytes>pkt)
+        self.reserve(n * self.widest + extra)
         cdef char* p = self.out
+        cdef Py_ssize_t n_due = len(due)
+        cdef bytes pkt_b
+        a = 0
         for j in range(n):
             k = e[j].kind
             ref = userref(e[j].clordid)
-            p = self.write_reply(
-                p, M_ACCEPTED if k == K_NEW else M_REJECTED if k == K_REJECTED else
-                M_EXECUTED if k == K_TRADE else M_CANCELED,
-                &e[j], &ec[e[j].seq - echo_first], ref, e[j].ts_ns - day_lo)
-            if k != K_NEW and k != K_RESTATED and self.terminal[e[j].state]:
+            at = e[j].seq - echo_first
+            code = self.plain_reply(&e[j], &ec[at], trades)
+            p = self.write_reply(p, code, &e[j], &ec[at], ref, e[j].ts_ns - day_lo)
+            if k == K_REPLACED:           # the previous UserRefNum names the order no longer
+                orig = userref(e[j].orig_clordid)
+                if orig != ref:
+                    terms.drop(orig)
+            elif (k == K_TRADE or k == K_CANCELLED or k == K_EXPIRED or k == K_REJECTED) \
+                    and self.terminal[e[j].state]:
                 terms.drop(ref)
-        return PyBytes_FromStringAndSize(self.out, p - self.out), n, e[n - 1].seq
+                if quotes is not None:
+                    quotes.forget_c(ref)
+            while a < n_due and (<tuple>due[a])[0] == j:
+                pkt_b = (<tuple>due[a])[1]
+                memcpy(p, <char*>pkt_b, len(pkt_b))
+                p += len(pkt_b)
+                a += 1
+        for a in range(n_due):
+            acks.popleft()
+        return PyBytes_FromStringAndSize(self.out, p - self.out), n + n_due, last_seq
 
     def encode(self, events, msg, refs, echo, ts) -> tuple:
         """(bytes, ends, count): the reply of each event with msg[j] != 0, in event order; ends[j]

@@ -474,7 +474,7 @@ class OuchGateway(Replies):
                 self._system_event(user, b"E")
 
     def on_events(self, events: np.ndarray) -> None:
-        if len(events) <= SMALL_BATCH and self._one_user_events(events):
+        if self._one_user_events(events):
             return
         if len(events) <= SMALL_BATCH:
             mine: dict[int, list[tuple]] = {}
@@ -501,12 +501,13 @@ class OuchGateway(Replies):
                 user.echo.popleft()
 
     def _one_user_events(self, events: np.ndarray) -> bool:
-        """The common batch (one order's events, all of one user, no quotes, mass cancels or
-        protection to keep track of) in one call into C: the replies written, ended orders'
-        terms dropped, the reply stored and sent.  False (nothing done) for anything else, which
+        """The common batch (all of one user, in one pending echo batch: orders' and Mass
+        Quotes' events, without mass cancels, follow-up cancels or fills for an armed protection)
+        in one call into C: the replies and Mass Quote Acks written, ended and replaced
+        UserRefNums dropped from the terms and quote sides, the reply stored and sent.  False (nothing done) for anything else, which
         the general path below answers the same way, byte for byte."""
         user = self.by_sid.get(first_session(events))
-        if user is None or not user.echo or user.quotes or user.quote_acks:
+        if user is None or not user.echo:
             return False
         watched = (user.cfg.protection_fills or user.cfg.protection_qty) and not user.tripped
         # the oldest pending batch: in none durability the only one, in fsync and batch the one
@@ -514,8 +515,10 @@ class OuchGateway(Replies):
         seq0, rec = user.echo[0]
         clock = self.clock
         try:
-            got = self.codecs[user.dialect].replies.encode_one_user(
-                events, user.sid, rec, seq0, clock._lo, clock._hi, user.terms, not watched)
+            codecs = self.codecs[user.dialect]
+            got = codecs.replies.encode_one_user(
+                events, user.sid, rec, seq0, clock._lo, clock._hi, user.terms, not watched,
+                user.quotes, user.quote_acks, codecs.quote_ack)
             if got is None:
                 return False
             packets, count, last = got

@@ -2,8 +2,8 @@
 two ways that must agree byte for byte (tests/binary/test_ouch_encoders.py): for a batch, numpy
 picks each event's reply and ext/ouch_out writes the packets in C; a few go one at a time with
 struct (cheaper there); both keep the user's order state (live terms, quote sides) up to date as
-orders end.  The common batch -- one order's events, all of one user with no quote sides, mass
-cancels or armed protection -- skips both: OuchGateway._one_user_events hands it to C whole
+orders end.  The common batch -- all of one user, orders' or Mass Quotes' events, without mass
+cancels, follow-up cancels or fills for an armed protection -- skips both: OuchGateway._one_user_events hands it to C whole
 (ouch_out.encode_one_user, the same per-event writer as the numpy path;
 tests/binary/test_ouch_fast_path.py)."""
 from __future__ import annotations
