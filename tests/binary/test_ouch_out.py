@@ -2,13 +2,17 @@
 test_ouch_encoders.py): a schema layout the C writers cannot honour is refused at construction,
 and arrays that do not line up are refused before anything is written; encode_one_user writes
 what encode writes, and declines (None, nothing changed) whatever it does not handle."""
+import collections
+
 import numpy as np
 import pytest
 
 from ordex.core.events import EVENT_DTYPE, EventKind
 from ordex.core.lifecycle import OrderState
-from ordex.ext.ouch_in import OrderTerms
-from ordex.ext.ouch_out import ACCEPTED, CANCEL_REJECT, EXECUTED, OuchReplies, first_session
+from ordex.core.reasons import Reason
+from ordex.ext.ouch_in import OrderTerms, QuoteSides
+from ordex.ext.ouch_out import (ACCEPTED, CANCEL_REJECT, CANCELED, EXECUTED, REPLACED,
+                                OuchReplies, first_session)
 from ordex.gateway.binary import schema
 from ordex.gateway.binary.ouch_codec import (CANCEL_LUT, ECHO_DTYPE, REJECT_LUT, TERMINAL,
                                              _Codecs)
@@ -171,3 +175,72 @@ def test_encode_one_user_refuses_bad_arrays():
         enc.encode_one_user(ev.reshape(3, 1), 7, echo, 5, DAY, 2 * DAY, OrderTerms(), True)
     with pytest.raises(TypeError):
         enc.encode_one_user(ev, 7, echo, 5, DAY, 2 * DAY, None, True)
+
+
+# -- encode_one_user with quote sides and Mass Quote Acks ----------------------------------------
+def quote_events():
+    """A Mass Quote's two rows (seq 5 and 6): the bid replaced (43 -> 45), the ask cancelled
+    (44, a withdrawal); then an order's rows (seq 7)."""
+    ev = np.zeros(3, dtype=EVENT_DTYPE)
+    ev["seq"], ev["ts_ns"], ev["session"], ev["instrument"] = [5, 6, 7], DAY + 50, 7, 0
+    ev["ts_ns"][1] = DAY + 60
+    ev["kind"] = [EventKind.REPLACED, EventKind.CANCELLED, EventKind.NEW]
+    ev["state"] = [OrderState.NEW, OrderState.CANCELLED, OrderState.NEW]
+    ev["clordid"] = [b"0000000045Q", b"0000000044Q6", b"0000000046"]
+    ev["orig_clordid"] = [b"0000000043Q", b"0000000044Q", b""]
+    ev["side"], ev["qty"], ev["price"], ev["order_id"] = [1, 2, 1], 10, 99, [9, 8, 7]
+    echo = np.zeros(3, dtype=ECHO_DTYPE)
+    echo["src"] = [b"q", b"X", b"O"]
+    echo["clordid"], echo["display"] = b" " * 14, b"Y"
+    echo["capacity"], echo["ise"], echo["cross"] = b"A", b"N", b"N"
+    return ev, echo
+
+
+def quote_state():
+    quotes = QuoteSides()
+    quotes.set_side(0, 1, 45)
+    quotes.set_side(0, 2, 44)
+    acks = collections.deque([(6, 11, 2), (8, 12, 1)])   # the second is for a later batch
+    return terms_of(43, 44, 45, 46), quotes, acks
+
+
+def ack_packet(t, quote_id, status, reason, entries):
+    return b"ACK" + repr((t, quote_id, status, reason, entries)).encode()
+
+
+def test_encode_one_user_answers_a_mass_quote_and_places_its_ack():
+    enc = make(layouts())
+    ev, echo = quote_events()
+    terms, quotes, acks = quote_state()
+    packets, count, last = enc.encode_one_user(ev, 7, echo, 5, DAY, 2 * DAY, terms, True,
+                                               quotes, acks, ack_packet)
+    msg = np.array([REPLACED, CANCELED, ACCEPTED], dtype=np.uint8)
+    want, ends, n = enc.encode(ev, msg, np.array([45, 44, 46]), echo, ev["ts_ns"] - DAY)
+    cut = int(ends[1])          # the ack after the quote's last row (seq 6), with its time
+    want = want[:cut] + ack_packet(60, 11, b"A", 0, 2) + want[cut:]
+    assert (packets, count, last) == (want, n + 1, 7)
+    assert list(acks) == [(8, 12, 1)]
+    assert sorted(k for k, _ in terms.items()) == [45, 46]    # 43 replaced, 44 cancelled
+    assert quotes.side(0, 1) == 45 and quotes.side(0, 2) is None and 44 not in quotes
+
+
+@pytest.mark.parametrize("case", ["ack before the batch", "reduction refused below filled",
+                                  "out of seq order", "no ack writer"])
+def test_encode_one_user_declines_a_quote_batch_without_changing_anything(case):
+    enc = make(layouts())
+    ev, echo = quote_events()
+    terms, quotes, acks = quote_state()
+    writer = ack_packet
+    if case == "ack before the batch":
+        acks.appendleft((4, 10, 1))
+    elif case == "reduction refused below filled":
+        ev["kind"][1], ev["reason"][1] = EventKind.CANCEL_REJECTED, Reason.QTY_NOT_ABOVE_FILLED
+        echo["src"][1] = b"x"
+    elif case == "out of seq order":
+        ev["seq"] = [6, 5, 7]
+    elif case == "no ack writer":
+        writer = None
+    before = (sorted(terms.items()), quotes.side(0, 1), quotes.side(0, 2), list(acks))
+    assert enc.encode_one_user(ev, 7, echo, 5, DAY, 2 * DAY, terms, True, quotes, acks,
+                               writer) is None
+    assert (sorted(terms.items()), quotes.side(0, 1), quotes.side(0, 2), list(acks)) == before
