@@ -117,3 +117,19 @@ def journal_commands(server) -> list:
     rows = [np.frombuffer(payload, dtype=COMMAND_DTYPE)[0]
             for _seq, _rtype, _ts, payload in server.journal.read(0)]
     return rows
+
+
+def record_writes(conn, out: list[bytes]):
+    """Make `conn` append a copy of every transport.write to `out` (and still send it); returns
+    the real transport, to put back when done."""
+    transport = conn.transport
+    real = transport.write
+
+    def record(b):
+        out.append(bytes(b))
+        real(b)
+
+    conn.transport = type("Recording", (), {
+        "write": staticmethod(record),
+        "__getattr__": lambda self, name: getattr(transport, name)})()
+    return transport

@@ -18,7 +18,7 @@ import asyncio
 import pytest
 
 from ordex.core.events import EventKind
-from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, run, settle
+from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, record_writes, run, settle
 from ordex.gateway.binary.gateway import BinaryGateway
 from ordex.gateway.server import Server
 
@@ -48,19 +48,6 @@ def scenario(c1, c2) -> list[tuple[str, bytes]]:
           ("MM1", c1.enter_bytes(8, "S", 20, MSFT, PX + 100)),        # fills within MM1
           ("MM1", c1.enter_bytes(9, "B", 20, MSFT, PX + 100, tif="3"))]   # IOC: nothing to fill
     return s
-
-
-def _recording(conn, out: list[bytes]) -> None:
-    transport = conn.transport
-    real = transport.write
-
-    def record(b):
-        out.append(bytes(b))
-        real(b)
-
-    conn.transport = type("Recording", (), {
-        "write": staticmethod(record),
-        "__getattr__": lambda self, name: getattr(transport, name)})()
 
 
 def sequenced(data: bytes) -> list[bytes]:
@@ -130,7 +117,7 @@ async def one_run(tmp_path, how: str, durability: str, steps_of=scenario, mm1: s
         written = {"MM1": [], "MM2": []}
         conns = {u: gw.ouch.users[u].conn for u in written}
         for u, conn in conns.items():
-            _recording(conn, written[u])
+            record_writes(conn, written[u])
         steps = steps_of(c1, c2)
         if how.startswith("batched"):
             merged: list[tuple[str, bytes]] = []

@@ -5,22 +5,13 @@ batch mode a reply is visible only once durable: nothing is written inside that 
 reply follows the journal's shared flush and sync."""
 import pytest
 
-from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, run, settle, start
+from binary_helpers import LOOPS, MSFT, PX, binary_config, ouch, record_writes, run, settle, start
 
 
 def _written_during(conn, data: bytes) -> list[bytes]:
     """What the server writes to `conn`'s socket while it handles `data` as one read."""
-    written = []
-    transport = conn.transport
-    real = transport.write
-
-    def record(b):
-        written.append(bytes(b))
-        real(b)
-
-    conn.transport = type("Recording", (), {
-        "write": staticmethod(record),
-        "__getattr__": lambda self, name: getattr(transport, name)})()
+    written: list[bytes] = []
+    transport = record_writes(conn, written)
     try:
         conn.data_received(data)
     finally:
