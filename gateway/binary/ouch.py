@@ -10,11 +10,11 @@ forever, so the UserRefNum of any event is its ClOrdID's first 10 digits -- afte
 Batches.  Everything one read from a connection yields becomes one submit(): the sequencer stamps
 and journals the rows and the engine applies them back to back on the loop thread, so nothing
 interleaves with a mass quote's rows (one engine QUOTE per side, which replaces or renews the
-previous side, and the cancels of sides withdrawn): a mass quote is atomic.  The batch's rows are built in C (ext/ouch_in), and runs of Enter Orders
-are decoded and checked there as a whole.  Replies the engine produces come back through the
-server's durable-event channel and are written per batch in C (ext/ouch_out); a reply the gateway
-gives itself (a field it cannot map, a UserRefNum out of order) is not journaled and goes out at
-once.
+previous side, and the cancels of sides withdrawn): a mass quote is atomic.  The batch's rows are
+built in C (ext/ouch_in), and runs of Enter Orders are decoded and checked there as a whole.
+Replies the engine produces come back through the server's durable-event channel and are written
+per batch in C (ext/ouch_out); a reply the gateway gives itself (a field it cannot map, a
+UserRefNum out of order) is not journaled and goes out at once.
 
 Every sequenced message is appended to the user's store (replay after reconnect or restart) before
 it is written to the socket; while a user is disconnected, messages are only stored.
@@ -77,6 +77,13 @@ class User:
         self.fills: collections.deque[tuple[int, int]] = collections.deque()
         self.fill_qty = 0
         self.tripped = False
+
+    def released(self, last: int) -> None:
+        """Forget the echo records of submitted batches whose events are all delivered (every
+        seq up to `last`)."""
+        echo = self.echo
+        while echo and echo[0][0] + len(echo[0][1]) - 1 <= last:
+            echo.popleft()
 
     def __repr__(self) -> str:
         return f"User({self.name})"
@@ -497,15 +504,15 @@ class OuchGateway(Replies):
                 log.exception("%s: encoding replies failed", user.name)
         last = int(events["seq"][-1])
         for user in self.users.values():
-            while user.echo and user.echo[0][0] + len(user.echo[0][1]) - 1 <= last:
-                user.echo.popleft()
+            user.released(last)
 
     def _one_user_events(self, events: np.ndarray) -> bool:
         """The common batch (all of one user, in one pending echo batch: orders' and Mass
         Quotes' events, without mass cancels, follow-up cancels or fills for an armed protection)
         in one call into C: the replies and Mass Quote Acks written, ended and replaced
-        UserRefNums dropped from the terms and quote sides, the reply stored and sent.  False (nothing done) for anything else, which
-        the general path below answers the same way, byte for byte."""
+        UserRefNums dropped from the terms and quote sides, the reply stored and sent.  False
+        (nothing done) for anything else, which the general path below answers the same way,
+        byte for byte."""
         user = self.by_sid.get(first_session(events))
         if user is None or not user.echo:
             return False
@@ -527,9 +534,7 @@ class OuchGateway(Replies):
         except Exception:   # noqa: BLE001 - as in on_events: logged, the loop goes on
             log.exception("%s: encoding replies failed", user.name)
             return True
-        echo = user.echo
-        while echo and echo[0][0] + len(echo[0][1]) - 1 <= last:
-            echo.popleft()
+        user.released(last)
         return True
 
     def _user_events(self, user: User, ev) -> None:
