@@ -404,6 +404,8 @@ cdef class Engine:
     cdef uint16_t order_checks(self, ECommand* c, int32_t* link_slot, int64_t* hold_price) noexcept
     cdef int new_order(self, ECommand* c) except -1
     cdef int create_order(self, ECommand* c, int64_t oid, int32_t link_slot, int64_t hold_price) except -1
+    cdef int take_terms(self, EOrder* o, const char* clordid, int64_t price, int64_t stop_price,
+                        int64_t qty, int64_t leaves, int64_t hold_price) except -1
     cdef int quote_cmd(self, ECommand* c) except -1
     cdef int32_t resolve(self, ECommand* c, int64_t* order_id, uint16_t* reason) except -2
     cdef inline bint session_ok(self, int32_t session) noexcept

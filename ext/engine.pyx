@@ -1140,8 +1140,6 @@ cdef class Engine:
         cdef int r
         cdef EOrder* o
         cdef EInstrument* ins
-        cdef EEvent* e
-        cdef char old[CLORDID_LEN]
         if not self.session_ok(c.session):
             return self.cancel_reject(c, 0, R_ACCOUNT_NOT_PERMITTED)
         if self.cl_find(c.session, c.clordid) != -1:
@@ -1186,21 +1184,30 @@ cdef class Engine:
                 reason = R_POST_ONLY_WOULD_TAKE if r == B_POST_ONLY else R_BOOK_FULL
         if reason:
             return self.cancel_reject(c, oid, reason)
-        memcpy(old, o.clordid, CLORDID_LEN)
-        memcpy(o.clordid, c.clordid, CLORDID_LEN)
-        o.price = c.price
-        o.stop_price = c.stop_price
-        o.qty = c.qty
-        o.hold_price = new_hold_price
-        self.set_leaves(o, new_leaves)
-        self.transition(o, LC_REPLACE)
-        e = self.emit_order(EV_REPLACED, o, 0)
-        memcpy(e.orig_clordid, old, CLORDID_LEN)
+        self.take_terms(o, c.clordid, c.price, c.stop_price, c.qty, new_leaves, new_hold_price)
         if o.state == ST_PENDING_TRIGGER:
             if not (o.flags & F_OTO):
                 self.mark_traded(o.instrument)
             return 0
         return self.process_book(b0, self.book.n_events)
+
+    cdef int take_terms(self, EOrder* o, const char* clordid, int64_t price, int64_t stop_price,
+                        int64_t qty, int64_t leaves, int64_t hold_price) except -1:
+        """A replace (REPLACE, or QUOTE of a live side) that the book took: the order takes the
+        new ClOrdID and terms, and one REPLACED event names the ClOrdID it had."""
+        cdef char old[CLORDID_LEN]
+        cdef EEvent* e
+        memcpy(old, o.clordid, CLORDID_LEN)
+        memcpy(o.clordid, clordid, CLORDID_LEN)
+        o.price = price
+        o.stop_price = stop_price
+        o.qty = qty
+        o.hold_price = hold_price
+        self.set_leaves(o, leaves)
+        self.transition(o, LC_REPLACE)
+        e = self.emit_order(EV_REPLACED, o, 0)
+        memcpy(e.orig_clordid, old, CLORDID_LEN)
+        return 0
 
     cdef int quote_cmd(self, ECommand* c) except -1:
         """QUOTE (core/commands.py): CANCEL of the previous side then NEW_ORDER (LIMIT DAY), with
@@ -1211,9 +1218,7 @@ cdef class Engine:
         cdef uint16_t r, reason = 0
         cdef int rb
         cdef EOrder* o = NULL
-        cdef EEvent* e
         cdef ECommand n
-        cdef char old[CLORDID_LEN]
         if c.qty == 0:
             return self.cancel_cmd(c)
         if sess < 0 or sess >= self.n_sess:
@@ -1244,15 +1249,8 @@ cdef class Engine:
             rb = self.book.replace_c(o.id, n.price, n.qty)
             if rb == B_OK:
                 self.cl_put(sess, c.clordid, o.id)
-                memcpy(old, o.clordid, CLORDID_LEN)
-                memcpy(o.clordid, c.clordid, CLORDID_LEN)
-                o.price = n.price
-                o.qty = o.cum_qty + n.qty
-                o.hold_price = hold_price
-                self.set_leaves(o, n.qty)
-                self.transition(o, LC_REPLACE)
-                e = self.emit_order(EV_REPLACED, o, 0)
-                memcpy(e.orig_clordid, old, CLORDID_LEN)
+                self.take_terms(o, c.clordid, n.price, o.stop_price, o.cum_qty + n.qty, n.qty,
+                                hold_price)
                 return self.process_book(b0, self.book.n_events)
             self.book.n_events = b0
             r = R_POST_ONLY_WOULD_TAKE if rb == B_POST_ONLY else R_BOOK_FULL
